@@ -1,0 +1,276 @@
+// Command verifygen reads a FlatBuffers schema (the subset TensorFlow Lite's
+// schema.fbs uses: namespace, enums, unions, tables, root_type) and writes the
+// table layout the tflite package's verifier walks: for every table, each
+// field's vtable slot and what lives there (a scalar of some width, a string,
+// a vector, a sub-table or a union).
+//
+// flatc's Go generator has no verifier; the C++ one is generated from the same
+// facts, and so is this one, so the two cannot drift from the schema.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"go/format"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+type enumDecl struct {
+	name   string
+	size   int
+	values map[string]int64
+	order  []string
+}
+
+type unionDecl struct {
+	name    string
+	members []string // member i has type value i+1
+	values  []int64
+}
+
+type fieldDecl struct {
+	name string
+	typ  string
+}
+
+type tableDecl struct {
+	name   string
+	fields []fieldDecl
+}
+
+type schema struct {
+	enums  map[string]*enumDecl
+	unions map[string]*unionDecl
+	tables []*tableDecl
+	root   string
+}
+
+var scalarSizes = map[string]int{
+	"bool": 1, "byte": 1, "ubyte": 1, "int8": 1, "uint8": 1,
+	"short": 2, "ushort": 2, "int16": 2, "uint16": 2,
+	"int": 4, "uint": 4, "int32": 4, "uint32": 4, "float": 4, "float32": 4,
+	"long": 8, "ulong": 8, "int64": 8, "uint64": 8, "double": 8, "float64": 8,
+}
+
+func stripComments(src []byte) string {
+	var out strings.Builder
+	sc := bufio.NewScanner(bytes.NewReader(src))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if i := strings.Index(line, "//"); i >= 0 {
+			line = line[:i]
+		}
+		out.WriteString(line)
+		out.WriteByte('\n')
+	}
+	return out.String()
+}
+
+var (
+	declRe  = regexp.MustCompile(`(?s)(enum|union|table|struct)\s+(\w+)\s*(:\s*(\w+))?\s*(\([^)]*\))?\s*\{(.*?)\}`)
+	rootRe  = regexp.MustCompile(`root_type\s+(\w+)\s*;`)
+	fieldRe = regexp.MustCompile(`^(\w+)\s*:\s*([\[\]\w.]+)`)
+	attrRe  = regexp.MustCompile(`\([^)]*\)`)
+)
+
+func parse(src []byte) (*schema, error) {
+	text := stripComments(src)
+	s := &schema{enums: map[string]*enumDecl{}, unions: map[string]*unionDecl{}}
+	for _, m := range declRe.FindAllStringSubmatch(text, -1) {
+		kind, name, base, body := m[1], m[2], m[4], m[6]
+		switch kind {
+		case "struct":
+			return nil, fmt.Errorf("struct %s: structs are not supported by verifygen", name)
+		case "enum":
+			size, ok := scalarSizes[base]
+			if !ok {
+				return nil, fmt.Errorf("enum %s: unknown underlying type %q", name, base)
+			}
+			e := &enumDecl{name: name, size: size, values: map[string]int64{}}
+			next := int64(0)
+			for _, item := range strings.Split(attrRe.ReplaceAllString(body, ""), ",") {
+				item = strings.TrimSpace(item)
+				if item == "" {
+					continue
+				}
+				vname, vval, hasVal := strings.Cut(item, "=")
+				vname = strings.TrimSpace(vname)
+				if hasVal {
+					v, err := strconv.ParseInt(strings.TrimSpace(vval), 0, 64)
+					if err != nil {
+						return nil, fmt.Errorf("enum %s value %s: %w", name, vname, err)
+					}
+					next = v
+				}
+				e.values[vname] = next
+				e.order = append(e.order, vname)
+				next++
+			}
+			s.enums[name] = e
+		case "union":
+			u := &unionDecl{name: name}
+			next := int64(1)
+			for _, item := range strings.Split(attrRe.ReplaceAllString(body, ""), ",") {
+				item = strings.TrimSpace(item)
+				if item == "" {
+					continue
+				}
+				mname, mval, hasVal := strings.Cut(item, "=")
+				mname = strings.TrimSpace(mname)
+				if hasVal {
+					v, err := strconv.ParseInt(strings.TrimSpace(mval), 0, 64)
+					if err != nil {
+						return nil, fmt.Errorf("union %s member %s: %w", name, mname, err)
+					}
+					next = v
+				}
+				u.members = append(u.members, mname)
+				u.values = append(u.values, next)
+				next++
+			}
+			s.unions[name] = u
+		case "table":
+			t := &tableDecl{name: name}
+			for _, stmt := range strings.Split(body, ";") {
+				stmt = strings.TrimSpace(stmt)
+				if stmt == "" {
+					continue
+				}
+				fm := fieldRe.FindStringSubmatch(stmt)
+				if fm == nil {
+					return nil, fmt.Errorf("table %s: cannot parse field %q", name, stmt)
+				}
+				t.fields = append(t.fields, fieldDecl{name: fm[1], typ: fm[2]})
+			}
+			s.tables = append(s.tables, t)
+		}
+	}
+	if m := rootRe.FindStringSubmatch(text); m != nil {
+		s.root = m[1]
+	} else {
+		return nil, fmt.Errorf("no root_type")
+	}
+	return s, nil
+}
+
+func generate(s *schema) ([]byte, error) {
+	tableIndex := map[string]int{}
+	for i, t := range s.tables {
+		tableIndex[t.name] = i
+	}
+	unionNames := make([]string, 0, len(s.unions))
+	for n := range s.unions {
+		unionNames = append(unionNames, n)
+	}
+	sort.Strings(unionNames)
+	unionIndex := map[string]int{}
+	for i, n := range unionNames {
+		unionIndex[n] = i
+	}
+	if _, ok := tableIndex[s.root]; !ok {
+		return nil, fmt.Errorf("root_type %s is not a table", s.root)
+	}
+
+	var b bytes.Buffer
+	b.WriteString("// Code generated by verifygen from schema.fbs. DO NOT EDIT.\n\npackage tflite\n\n")
+	fmt.Fprintf(&b, "const rootTable = %d // %s\n\n", tableIndex[s.root], s.root)
+	b.WriteString("var tableSpecs = [...]tableSpec{\n")
+	for i, t := range s.tables {
+		fmt.Fprintf(&b, "\t%d: {name: %q, fields: []fieldSpec{\n", i, t.name)
+		slot := 0
+		for _, f := range t.fields {
+			typ := f.typ
+			vector := false
+			if strings.HasPrefix(typ, "[") {
+				vector = true
+				typ = strings.TrimSuffix(strings.TrimPrefix(typ, "["), "]")
+			}
+			switch {
+			case scalarSizes[typ] > 0 || s.enums[typ] != nil:
+				size := scalarSizes[typ]
+				if e := s.enums[typ]; e != nil {
+					size = e.size
+				}
+				kind := "fieldScalar"
+				if vector {
+					kind = "fieldVectorScalar"
+				}
+				fmt.Fprintf(&b, "\t\t{name: %q, slot: %d, kind: %s, size: %d},\n", f.name, slot, kind, size)
+			case typ == "string":
+				kind := "fieldString"
+				if vector {
+					kind = "fieldVectorString"
+				}
+				fmt.Fprintf(&b, "\t\t{name: %q, slot: %d, kind: %s},\n", f.name, slot, kind)
+			case s.unions[typ] != nil:
+				if vector {
+					return nil, fmt.Errorf("table %s field %s: vectors of unions are not supported", t.name, f.name)
+				}
+				// A union occupies two slots: its type tag, then the value.
+				fmt.Fprintf(&b, "\t\t{name: %q, slot: %d, kind: fieldScalar, size: 1},\n", f.name+"_type", slot)
+				slot++
+				fmt.Fprintf(&b, "\t\t{name: %q, slot: %d, kind: fieldUnion, ref: %d},\n", f.name, slot, unionIndex[typ])
+			default:
+				ti, ok := tableIndex[typ]
+				if !ok {
+					return nil, fmt.Errorf("table %s field %s: unknown type %q", t.name, f.name, f.typ)
+				}
+				kind := "fieldTable"
+				if vector {
+					kind = "fieldVectorTable"
+				}
+				fmt.Fprintf(&b, "\t\t{name: %q, slot: %d, kind: %s, ref: %d},\n", f.name, slot, kind, ti)
+			}
+			slot++
+		}
+		b.WriteString("\t}},\n")
+	}
+	b.WriteString("}\n\n")
+	b.WriteString("var unionSpecs = [...]unionSpec{\n")
+	for i, n := range unionNames {
+		u := s.unions[n]
+		fmt.Fprintf(&b, "\t%d: {name: %q, members: map[uint8]int{\n", i, n)
+		for j, m := range u.members {
+			ti, ok := tableIndex[m]
+			if !ok {
+				return nil, fmt.Errorf("union %s member %s is not a table", n, m)
+			}
+			fmt.Fprintf(&b, "\t\t%d: %d, // %s\n", u.values[j], ti, m)
+		}
+		b.WriteString("\t}},\n")
+	}
+	b.WriteString("}\n")
+	return format.Source(b.Bytes())
+}
+
+func main() {
+	schemaPath := flag.String("schema", "schema.fbs", "FlatBuffers schema to read")
+	outPath := flag.String("out", "verify_spec_gen.go", "Go file to write")
+	flag.Parse()
+	src, err := os.ReadFile(*schemaPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "verifygen:", err)
+		os.Exit(1)
+	}
+	s, err := parse(src)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "verifygen: %s: %v\n", *schemaPath, err)
+		os.Exit(1)
+	}
+	out, err := generate(s)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "verifygen: %s: %v\n", *schemaPath, err)
+		os.Exit(1)
+	}
+	if err := os.WriteFile(*outPath, out, 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "verifygen:", err)
+		os.Exit(1)
+	}
+}
