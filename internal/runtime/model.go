@@ -166,10 +166,12 @@ func LoadModel(buf []byte) (*Model, error) {
 		return nil, &ModelError{Err: errors.New("edged runs only on little-endian CPUs")}
 	}
 	fb := buf
-	if uint64(len(fb)) > math.MaxUint32 {
-		// Offsets in the flatbuffer are 32-bit; data past them is reached
-		// through Buffer.offset/size.
-		fb = fb[:math.MaxUint32]
+	// Offsets in the flatbuffer are 32-bit; data past them is reached
+	// through Buffer.offset/size. (A variable, so that 32-bit builds
+	// compile.)
+	limit := uint64(math.MaxUint32)
+	if uint64(len(fb)) > limit {
+		fb = fb[:limit]
 	}
 	if err := tflite.VerifyModelBuffer(fb); err != nil {
 		var ve *tflite.VerifyError
@@ -387,7 +389,7 @@ func (r *modelReader) readTensor(t *tflite.Tensor, index int, out *TensorInfo) e
 			return r.errf(where, "dimension %d is %d", d, v)
 		}
 		if v != 0 && elems > maxTensorBytes/int64(v) {
-			return r.errf(where, "shape %v is larger than %d elements", out.Shape, int64(maxTensorBytes))
+			return r.errf(where, "shape %s is larger than %d elements", FormatShape(out.Shape), int64(maxTensorBytes))
 		}
 		elems *= int64(v)
 	}
@@ -405,7 +407,7 @@ func (r *modelReader) readTensor(t *tflite.Tensor, index int, out *TensorInfo) e
 		return r.errf(where, "element type %s is not supported", out.Type)
 	}
 	if size > 0 && elems*int64(size) > maxTensorBytes {
-		return r.errf(where, "shape %v of %s is larger than %d bytes", out.Shape, out.Type, int64(maxTensorBytes))
+		return r.errf(where, "shape %s of %s is larger than %d bytes", FormatShape(out.Shape), out.Type, int64(maxTensorBytes))
 	}
 	b := int(t.Buffer())
 	if b >= len(r.buffers) {
@@ -420,7 +422,7 @@ func (r *modelReader) readTensor(t *tflite.Tensor, index int, out *TensorInfo) e
 			return r.errf(where, "constant string tensors are not supported")
 		}
 		if want := elems * int64(size); int64(len(data)) != want {
-			return r.errf(where, "buffer %d holds %d bytes, but shape %v of %s needs %d", b, len(data), out.Shape, out.Type, want)
+			return r.errf(where, "buffer %d holds %d bytes, but shape %s of %s needs %d", b, len(data), FormatShape(out.Shape), out.Type, want)
 		}
 		out.Data = alignedData(data, size)
 	}
@@ -441,6 +443,13 @@ func (r *modelReader) readTensor(t *tflite.Tensor, index int, out *TensorInfo) e
 			}
 			if ns > 1 {
 				qd := qp.QuantizedDimension
+				if rank == 1 && out.Shape[0] == ns && qd != 0 {
+					// Some converters copy the filter's quantized_dimension
+					// onto per-channel biases (person_detect's say 3);
+					// a vector can only be quantized along its one axis,
+					// which is how TFLM reads it.
+					qd, qp.QuantizedDimension = 0, 0
+				}
 				if qd < 0 || qd >= rank {
 					return r.errf(where, "quantized_dimension %d out of range for rank %d", qd, rank)
 				}

@@ -1,7 +1,11 @@
 package testenv
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -73,4 +77,80 @@ func GoldenCases(t testing.TB) []*GoldenCase {
 		cases = append(cases, c)
 	}
 	return cases
+}
+
+// CompareOutput checks got against a golden output of the named dtype
+// ("int8", "float32", ...): byte for byte when tol is 0, else within tol
+// (quantization steps for integer types, absolute units for floats).
+func CompareOutput(dtype string, got, want []byte, tol float64) error {
+	size := dtypeSizes[dtype]
+	if size == 0 {
+		return fmt.Errorf("unknown dtype %q", dtype)
+	}
+	if len(got) != len(want) {
+		return fmt.Errorf("%d bytes, want %d", len(got), len(want))
+	}
+	if bytes.Equal(got, want) {
+		return nil
+	}
+	n := len(got) / size
+	var diffs int
+	var maxDiff float64
+	first := -1
+	for i := range n {
+		if bytes.Equal(got[i*size:(i+1)*size], want[i*size:(i+1)*size]) {
+			continue
+		}
+		d := math.Abs(element(dtype, got[i*size:]) - element(dtype, want[i*size:]))
+		if math.IsNaN(d) {
+			d = math.Inf(1)
+		}
+		if first < 0 {
+			first = i
+		}
+		diffs++
+		maxDiff = max(maxDiff, d)
+	}
+	if tol > 0 && maxDiff <= tol {
+		return nil
+	}
+	return fmt.Errorf("%d of %d elements differ (first at %d: got %v, want %v), max |diff| %g, tolerance %g",
+		diffs, n, first, element(dtype, got[first*size:]), element(dtype, want[first*size:]), maxDiff, tol)
+}
+
+var dtypeSizes = map[string]int{"int8": 1, "uint8": 1, "bool": 1, "int16": 2, "int32": 4, "int64": 8, "float32": 4}
+
+func element(dtype string, b []byte) float64 {
+	switch dtype {
+	case "int8":
+		return float64(int8(b[0]))
+	case "uint8", "bool":
+		return float64(b[0])
+	case "int16":
+		return float64(int16(binary.LittleEndian.Uint16(b)))
+	case "int32":
+		return float64(int32(binary.LittleEndian.Uint32(b)))
+	case "int64":
+		return float64(int64(binary.LittleEndian.Uint64(b)))
+	case "float32":
+		return float64(math.Float32frombits(binary.LittleEndian.Uint32(b)))
+	}
+	return math.NaN()
+}
+
+// PendingOps are operators of shared golden models that belong to other
+// issues' work. A golden case needing one of them is skipped with its name
+// until the operator is registered; any other failure to prepare fails.
+var PendingOps = map[string]string{
+	"SignalWindow":                        "audio frontend (keyword spotting issue)",
+	"SignalFftAutoScale":                  "audio frontend (keyword spotting issue)",
+	"SignalRfft":                          "audio frontend (keyword spotting issue)",
+	"SignalEnergy":                        "audio frontend (keyword spotting issue)",
+	"SignalFilterBank":                    "audio frontend (keyword spotting issue)",
+	"SignalFilterBankSquareRoot":          "audio frontend (keyword spotting issue)",
+	"SignalFilterBankSpectralSubtraction": "audio frontend (keyword spotting issue)",
+	"SignalPCAN":                          "audio frontend (keyword spotting issue)",
+	"SignalFilterBankLog":                 "audio frontend (keyword spotting issue)",
+	"UNIDIRECTIONAL_SEQUENCE_LSTM":        "RNN ops (keyword spotting issue)",
+	"TFLite_Detection_PostProcess":        "SSD postprocess (vision issue)",
 }

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	goruntime "runtime"
+	"runtime/debug"
+
+	"github.com/edged/edged/internal/runtime"
+)
+
+// Set at build time: -ldflags "-X main.version=v0.1.0 -X main.commit=abc123".
+var (
+	version = "dev"
+	commit  = ""
+)
+
+func buildInfo() (vers, rev, goarm string) {
+	vers, rev = version, commit
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				if rev == "" {
+					rev = s.Value
+				}
+			case "GOARM":
+				goarm = s.Value
+			}
+		}
+	}
+	if rev == "" {
+		rev = "unknown"
+	}
+	return vers, rev, goarm
+}
+
+func runVersion(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("version", "", stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	vers, rev, goarm := buildInfo()
+	arch := goruntime.GOARCH
+	if goarm != "" {
+		arch += " GOARM=" + goarm
+	}
+	fmt.Fprintf(stdout, "edged %s\n", vers)
+	fmt.Fprintf(stdout, "commit    %s\n", rev)
+	fmt.Fprintf(stdout, "platform  %s/%s\n", goruntime.GOOS, arch)
+	fmt.Fprintf(stdout, "go        %s\n", goruntime.Version())
+	fmt.Fprintf(stdout, "backends  int8 (pure Go reference kernels, %d operators)\n", len(runtime.SupportedOps()))
+	return nil
+}
+
+func runOps(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("ops", "", stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	for _, op := range runtime.SupportedOps() {
+		fmt.Fprintf(stdout, "%s (versions 1-%d)\n", op.Name(), op.Version)
+	}
+	return nil
+}
