@@ -71,7 +71,8 @@ func MultiplyByQuantizedMultiplier(x, multiplier int32, shift int) int32 {
 
 // MultiplyByQuantizedMultiplier64 is the int64-input form, used by kernels
 // with 64-bit accumulators (int16 activations). It reduces the multiplier to
-// 16 bits and rounds once, as TensorFlow Lite does.
+// 16 bits and rounds once, as TensorFlow Lite does. shift must be below 8
+// (TensorFlow Lite's precondition); kernels check it in Prepare.
 func MultiplyByQuantizedMultiplier64(x int64, multiplier int32, shift int) int32 {
 	reduced := int32(0x7FFF)
 	if multiplier < 0x7FFF0000 {

@@ -122,6 +122,15 @@ func (k *fullyConnected) Prepare(c *PrepareContext) error {
 			k.mult[i] = m
 		}
 	}
+	if in.Type == Int16 {
+		for c, m := range k.mult {
+			// The 64-bit requantization (MultiplyByQuantizedMultiplier with
+			// an int64 input) is defined for shifts below 8.
+			if m.Shift > 7 {
+				return fmt.Errorf("output channel %d: requantization factor too large for int16 (shift %d > 7)", c, m.Shift)
+			}
+		}
+	}
 	var err error
 	k.actMin, k.actMax, err = activationRangeQuantized(act, out)
 	return err
