@@ -9,16 +9,16 @@ import (
 	"github.com/edged/edged/internal/runtime/tflite"
 )
 
-func subOpts(act tflite.ActivationFunctionType) *tflite.BuiltinOptionsT {
+func elemSubOpts(act tflite.ActivationFunctionType) *tflite.BuiltinOptionsT {
 	return &tflite.BuiltinOptionsT{Type: tflite.BuiltinOptionsSubOptions, Value: &tflite.SubOptionsT{FusedActivationFunction: act}}
 }
 
-// addSubOp returns the operator, its options and the float function.
-func addSubOp(sub bool, act tflite.ActivationFunctionType) (tflite.BuiltinOperator, *tflite.BuiltinOptionsT, func(x, y float64) float64) {
+// elemAddSubOp returns the operator, its options and the float function.
+func elemAddSubOp(sub bool, act tflite.ActivationFunctionType) (tflite.BuiltinOperator, *tflite.BuiltinOptionsT, func(x, y float64) float64) {
 	if sub {
-		return tflite.BuiltinOperatorSUB, subOpts(act), func(x, y float64) float64 { return x - y }
+		return tflite.BuiltinOperatorSUB, elemSubOpts(act), func(x, y float64) float64 { return x - y }
 	}
-	return tflite.BuiltinOperatorADD, addOpts(act), func(x, y float64) float64 { return x + y }
+	return tflite.BuiltinOperatorADD, elemAddOpts(act), func(x, y float64) float64 { return x + y }
 }
 
 // TestAddSubQuantizedOracle checks int8, uint8 and int16 ADD and SUB on
@@ -45,7 +45,7 @@ func TestAddSubQuantizedOracle(t *testing.T) {
 					if i%2 == 0 {
 						act = tflite.ActivationFunctionTypeNONE
 					}
-					op, opts, f := addSubOp(sub, act)
+					op, opts, f := elemAddSubOp(sub, act)
 					elemCheckQuantOracle(t, r, op, elemQuantCase{
 						typ: typ, a: a, b: b, s1: s1, s2: s2, so: so,
 						z1: elemRandZP(r, typ), z2: elemRandZP(r, typ), zo: elemRandZP(r, typ),
@@ -98,7 +98,7 @@ func TestAddSubQuantizedExact(t *testing.T) {
 			[]int64{18}, []int64{158}, []int64{49}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			op, opts, _ := addSubOp(c.sub, c.act)
+			op, opts, _ := elemAddSubOp(c.sub, c.act)
 			shape := []int{len(c.a)}
 			m := elemModel(op, opts, []elemT{elemQ(c.typ, shape, c.s1, c.z1), elemQ(c.typ, shape, c.s2, c.z2)}, elemQ(c.typ, shape, c.so, c.zo))
 			got := elemDecode(c.typ, runModel(t, m, elemEncode(c.typ, c.a), elemEncode(c.typ, c.b))[0])
@@ -125,7 +125,7 @@ func TestAddSubFloat(t *testing.T) {
 		{tflite.ActivationFunctionTypeRELU_N1_TO_1, -1, 1},
 	} {
 		for _, sub := range []bool{false, true} {
-			op, opts, _ := addSubOp(sub, c.act)
+			op, opts, _ := elemAddSubOp(sub, c.act)
 			t.Run(tflite.EnumNamesBuiltinOperator[op]+"/"+tflite.EnumNamesActivationFunctionType[c.act], func(t *testing.T) {
 				m := elemModel(op, opts, []elemT{elemF(f32, []int{2, 4}), elemF(f32, []int{1})}, elemF(f32, []int{2, 4}))
 				got := float32s(runModel(t, m, builder.Float32Data(a), builder.Float32Data(b))[0])
@@ -167,7 +167,7 @@ func TestAddSubIntegers(t *testing.T) {
 			[]int64{5, 1, -7}, []int64{1}, []int64{1, 0, -1}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			op, opts, _ := addSubOp(c.sub, c.act)
+			op, opts, _ := elemAddSubOp(c.sub, c.act)
 			m := elemModel(op, opts, []elemT{elemF(c.typ, []int{len(c.a)}), elemF(c.typ, []int{})}, elemF(c.typ, []int{len(c.a)}))
 			got := elemDecode(c.typ, runModel(t, m, elemEncode(c.typ, c.a), elemEncode(c.typ, c.b))[0])
 			for i := range got {
@@ -214,8 +214,8 @@ func TestAddSubErrors(t *testing.T) {
 		{"missing quantization", tflite.BuiltinOperatorADD, nil, []elemT{q(i8), elemF(i8, s)}, q(i8), []string{"no quantization parameters"}},
 		{"quantized int32", tflite.BuiltinOperatorADD, nil, []elemT{elemQ(i32, s, 1, 0), elemF(i32, s)}, elemF(i32, s), []string{"unquantized"}},
 		{"bool", tflite.BuiltinOperatorADD, nil, []elemT{elemF(tflite.TensorTypeBOOL, s), elemF(tflite.TensorTypeBOOL, s)}, elemF(tflite.TensorTypeBOOL, s), []string{"unsupported tensor type", "bool"}},
-		{"tanh on quantized", tflite.BuiltinOperatorADD, addOpts(tflite.ActivationFunctionTypeTANH), []elemT{q(i8), q(i8)}, q(i8), []string{"TANH"}},
-		{"sign_bit on int32", tflite.BuiltinOperatorSUB, subOpts(tflite.ActivationFunctionTypeSIGN_BIT), []elemT{elemF(i32, s), elemF(i32, s)}, elemF(i32, s), []string{"SIGN_BIT"}},
+		{"tanh on quantized", tflite.BuiltinOperatorADD, elemAddOpts(tflite.ActivationFunctionTypeTANH), []elemT{q(i8), q(i8)}, q(i8), []string{"TANH"}},
+		{"sign_bit on int32", tflite.BuiltinOperatorSUB, elemSubOpts(tflite.ActivationFunctionTypeSIGN_BIT), []elemT{elemF(i32, s), elemF(i32, s)}, elemF(i32, s), []string{"SIGN_BIT"}},
 		{"output scale too small", tflite.BuiltinOperatorADD, nil, []elemT{q(i8), q(i8)}, elemQ(i8, s, 1e-8, 0), []string{"output rescaling factor"}},
 		{"zero scale", tflite.BuiltinOperatorADD, nil, []elemT{elemQ(i8, s, 0, 0), q(i8)}, q(i8), []string{"scale 0"}},
 		{"zero point out of range", tflite.BuiltinOperatorSUB, nil, []elemT{elemQ(i8, s, 1, 200), q(i8)}, q(i8), []string{"zero point 200"}},
@@ -231,7 +231,7 @@ func TestAddSubErrors(t *testing.T) {
 func TestAddSubZeroAllocs(t *testing.T) {
 	for _, typ := range []tflite.TensorType{tflite.TensorTypeINT8, tflite.TensorTypeUINT8, tflite.TensorTypeINT16, tflite.TensorTypeFLOAT32, tflite.TensorTypeINT32} {
 		for _, sub := range []bool{false, true} {
-			op, opts, _ := addSubOp(sub, tflite.ActivationFunctionTypeRELU)
+			op, opts, _ := elemAddSubOp(sub, tflite.ActivationFunctionTypeRELU)
 			t.Run(tflite.EnumNamesBuiltinOperator[op]+"/"+elemTypeName(typ), func(t *testing.T) {
 				a, b, out := []int{2, 3, 4}, []int{3, 1}, []int{2, 3, 4}
 				ta, tb, to := elemF(typ, a), elemF(typ, b), elemF(typ, out)

@@ -22,15 +22,15 @@ import (
 //     for float32, int32, int16 and int8; a zero divisor is an error.
 
 func init() {
-	Register(Registration{Builtin: tflite.BuiltinOperatorSQUARED_DIFFERENCE, MaxVersion: 2, New: func() Kernel { return &squaredDifference{} }})
-	Register(Registration{Builtin: tflite.BuiltinOperatorMINIMUM, MaxVersion: 4, New: func() Kernel { return &minMax{} }})
-	Register(Registration{Builtin: tflite.BuiltinOperatorMAXIMUM, MaxVersion: 4, New: func() Kernel { return &minMax{max: true} }})
-	Register(Registration{Builtin: tflite.BuiltinOperatorFLOOR_DIV, MaxVersion: 3, New: func() Kernel { return &floorDiv{} }})
+	Register(Registration{Builtin: tflite.BuiltinOperatorSQUARED_DIFFERENCE, MaxVersion: 2, New: func() Kernel { return &squaredDifferenceOp{} }})
+	Register(Registration{Builtin: tflite.BuiltinOperatorMINIMUM, MaxVersion: 4, New: func() Kernel { return &minMaxOp{} }})
+	Register(Registration{Builtin: tflite.BuiltinOperatorMAXIMUM, MaxVersion: 4, New: func() Kernel { return &minMaxOp{max: true} }})
+	Register(Registration{Builtin: tflite.BuiltinOperatorFLOOR_DIV, MaxVersion: 3, New: func() Kernel { return &floorDivOp{} }})
 }
 
 // --- SQUARED_DIFFERENCE ---
 
-type squaredDifference struct {
+type squaredDifferenceOp struct {
 	elemBinary
 
 	leftShift                       int
@@ -39,7 +39,7 @@ type squaredDifference struct {
 	actMin, actMax                  int32
 }
 
-func (k *squaredDifference) Prepare(c *PrepareContext) error {
+func (k *squaredDifferenceOp) Prepare(c *PrepareContext) error {
 	if err := k.prepareBinary(c); err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func (k *squaredDifference) Prepare(c *PrepareContext) error {
 	return nil
 }
 
-func (k *squaredDifference) Eval() error {
+func (k *squaredDifferenceOp) Eval() error {
 	switch k.out.Type {
 	case Float32:
 		squaredDifferenceFloat(&k.bc, k.in1.Float32s(), k.in2.Float32s(), k.out.Float32s())
@@ -103,7 +103,7 @@ func (k *squaredDifference) Eval() error {
 
 // squaredDifferenceQuantized is the reference kernel for int8 and int16
 // (TFLM's SquaredDifference(x, y, params)).
-func squaredDifferenceQuantized[T int8 | int16](k *squaredDifference, a, b, out []T) {
+func squaredDifferenceQuantized[T int8 | int16](k *squaredDifferenceOp, a, b, out []T) {
 	scale := int32(1) << k.leftShift
 	m1, m2, mo := k.in1Mult, k.in2Mult, k.outMult
 	k.bc.rows(func(ia, sa, ib, sb, o, n int) {
@@ -141,12 +141,12 @@ func squaredDifferenceInt32(bc *binaryBroadcast, a, b, out []int32) {
 
 // --- MINIMUM, MAXIMUM ---
 
-type minMax struct {
+type minMaxOp struct {
 	elemBinary
 	max bool
 }
 
-func (k *minMax) Prepare(c *PrepareContext) error {
+func (k *minMaxOp) Prepare(c *PrepareContext) error {
 	if err := k.prepareBinary(c); err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func (k *minMax) Prepare(c *PrepareContext) error {
 	}
 }
 
-func (k *minMax) Eval() error {
+func (k *minMaxOp) Eval() error {
 	switch k.out.Type {
 	case Float32:
 		minMaxValues(&k.bc, k.in1.Float32s(), k.in2.Float32s(), k.out.Float32s(), k.max)
@@ -213,11 +213,11 @@ func minMaxValues[T float32 | int8 | uint8 | int16 | int32 | int64](bc *binaryBr
 
 // --- FLOOR_DIV ---
 
-type floorDiv struct {
+type floorDivOp struct {
 	elemBinary
 }
 
-func (k *floorDiv) Prepare(c *PrepareContext) error {
+func (k *floorDivOp) Prepare(c *PrepareContext) error {
 	if err := k.prepareBinary(c); err != nil {
 		return err
 	}
@@ -233,7 +233,7 @@ func (k *floorDiv) Prepare(c *PrepareContext) error {
 	}
 }
 
-func (k *floorDiv) Eval() error {
+func (k *floorDivOp) Eval() error {
 	switch k.out.Type {
 	case Float32:
 		return floorDivFloat(k, k.in1.Float32s(), k.in2.Float32s(), k.out.Float32s())
@@ -249,7 +249,7 @@ func (k *floorDiv) Eval() error {
 
 // floorDivFloat is the float32 reference kernel:
 // float(std::floor(double(a) / double(b))).
-func floorDivFloat(k *floorDiv, a, b, out []float32) error {
+func floorDivFloat(k *floorDivOp, a, b, out []float32) error {
 	for i, d := range b {
 		if d == 0 {
 			return fmt.Errorf("%w: divisor element %d of %s", errDivisionByZero, i, k.in2)
@@ -268,7 +268,7 @@ func floorDivFloat(k *floorDiv, a, b, out []float32) error {
 // the integer form below gives the same results (the one quotient that
 // overflows, MinInt / -1, wraps to MinInt as the C++ conversion does on
 // x86-64).
-func floorDivInt[T int8 | int16 | int32](k *floorDiv, a, b, out []T) error {
+func floorDivInt[T int8 | int16 | int32](k *floorDivOp, a, b, out []T) error {
 	for i, d := range b {
 		if d == 0 {
 			return fmt.Errorf("%w: divisor element %d of %s", errDivisionByZero, i, k.in2)

@@ -253,7 +253,7 @@ func elemRandBroadcastShapes(r *rand.Rand, maxRank int) (a, b []int) {
 	return a, b
 }
 
-func addOpts(act tflite.ActivationFunctionType) *tflite.BuiltinOptionsT {
+func elemAddOpts(act tflite.ActivationFunctionType) *tflite.BuiltinOptionsT {
 	return &tflite.BuiltinOptionsT{Type: tflite.BuiltinOptionsAddOptions, Value: &tflite.AddOptionsT{FusedActivationFunction: act}}
 }
 
@@ -338,7 +338,7 @@ func TestBroadcastErrors(t *testing.T) {
 func TestBroadcastZeroAllocs(t *testing.T) {
 	f32 := tflite.TensorTypeFLOAT32
 	a, b := []int{2, 1, 3, 1, 4}, []int{5, 1, 1, 4}
-	m := elemModel(tflite.BuiltinOperatorADD, addOpts(tflite.ActivationFunctionTypeRELU), []elemT{elemF(f32, a), elemF(f32, b)}, elemF(f32, []int{2, 5, 3, 1, 4}))
+	m := elemModel(tflite.BuiltinOperatorADD, elemAddOpts(tflite.ActivationFunctionTypeRELU), []elemT{elemF(f32, a), elemF(f32, b)}, elemF(f32, []int{2, 5, 3, 1, 4}))
 	elemZeroAllocs(t, m, builder.Float32Data(make([]float32, 24)), builder.Float32Data(make([]float32, 20)))
 }
 

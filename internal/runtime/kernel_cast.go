@@ -19,10 +19,10 @@ import (
 // conversion instructions do), the same on every platform edged runs on.
 
 func init() {
-	Register(Registration{Builtin: tflite.BuiltinOperatorCAST, MaxVersion: 7, New: func() Kernel { return &cast{} }})
+	Register(Registration{Builtin: tflite.BuiltinOperatorCAST, MaxVersion: 7, New: func() Kernel { return &castOp{} }})
 }
 
-type cast struct {
+type castOp struct {
 	input, output *Tensor
 }
 
@@ -30,7 +30,7 @@ func castSupported(t DType) bool {
 	return KnownInputType(t, Bool, Int8, Uint8, Int16, Uint16, Int32, Uint32, Int64, Float32, Float64)
 }
 
-func (k *cast) Prepare(c *PrepareContext) error {
+func (k *castOp) Prepare(c *PrepareContext) error {
 	if err := c.ExpectIO(1, 1, 1); err != nil {
 		return err
 	}
@@ -45,7 +45,7 @@ func (k *cast) Prepare(c *PrepareContext) error {
 	return c.SetOutputShape(0, k.input.Shape)
 }
 
-func (k *cast) Eval() error {
+func (k *castOp) Eval() error {
 	in := k.input
 	switch in.Type {
 	case Bool:

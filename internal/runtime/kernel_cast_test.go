@@ -9,7 +9,7 @@ import (
 	"github.com/edged/edged/internal/runtime/tflite"
 )
 
-func castModel(from, to tflite.TensorType, n int) *builder.Model {
+func elemCastModel(from, to tflite.TensorType, n int) *builder.Model {
 	return elemModel(tflite.BuiltinOperatorCAST, nil, []elemT{elemF(from, []int{n})}, elemF(to, []int{n}))
 }
 
@@ -34,7 +34,7 @@ func TestCastIntegers(t *testing.T) {
 		{"bool to bool", b, b, []int64{0, 1, 2, 255}, []int64{0, 1, 1, 1}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got := elemDecode(c.to, runModel(t, castModel(c.from, c.to, len(c.in)), elemEncode(c.from, c.in))[0])
+			got := elemDecode(c.to, runModel(t, elemCastModel(c.from, c.to, len(c.in)), elemEncode(c.from, c.in))[0])
 			for i := range got {
 				if got[i] != c.want[i] {
 					t.Errorf("%d -> %d, want %d", c.in[i], got[i], c.want[i])
@@ -65,7 +65,7 @@ func TestCastFromFloat(t *testing.T) {
 		{b, []int64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
 	} {
 		t.Run(elemTypeName(c.to), func(t *testing.T) {
-			got := elemDecode(c.to, runModel(t, castModel(tflite.TensorTypeFLOAT32, c.to, len(in)), builder.Float32Data(in))[0])
+			got := elemDecode(c.to, runModel(t, elemCastModel(tflite.TensorTypeFLOAT32, c.to, len(in)), builder.Float32Data(in))[0])
 			for i := range got {
 				if got[i] != c.want[i] {
 					t.Errorf("%v -> %d, want %d", in[i], got[i], c.want[i])
@@ -75,7 +75,7 @@ func TestCastFromFloat(t *testing.T) {
 	}
 	t.Run("float64 to int32", func(t *testing.T) {
 		in := []float64{-2147483648.9, 2147483647.9, -0.99, 1e300}
-		got := elemDecode(i32, runModel(t, castModel(tflite.TensorTypeFLOAT64, i32, len(in)), elemFloat64Data(in))[0])
+		got := elemDecode(i32, runModel(t, elemCastModel(tflite.TensorTypeFLOAT64, i32, len(in)), elemFloat64Data(in))[0])
 		for i, w := range []int64{math.MinInt32, math.MaxInt32, 0, math.MaxInt32} {
 			if got[i] != w {
 				t.Errorf("%v -> %d, want %d", in[i], got[i], w)
@@ -84,7 +84,7 @@ func TestCastFromFloat(t *testing.T) {
 	})
 	t.Run("zero to bool", func(t *testing.T) {
 		z := []float32{0, float32(math.Copysign(0, -1))}
-		got := elemDecode(b, runModel(t, castModel(tflite.TensorTypeFLOAT32, b, 2), builder.Float32Data(z))[0])
+		got := elemDecode(b, runModel(t, elemCastModel(tflite.TensorTypeFLOAT32, b, 2), builder.Float32Data(z))[0])
 		if got[0] != 0 || got[1] != 0 {
 			t.Errorf("±0 -> %v, want false", got)
 		}
@@ -106,7 +106,7 @@ func TestCastToFloat(t *testing.T) {
 		{"bool", tflite.TensorTypeBOOL, []int64{0, 1, 3}, []float32{0, 1, 1}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got := float32s(runModel(t, castModel(c.from, f32, len(c.in)), elemEncode(c.from, c.in))[0])
+			got := float32s(runModel(t, elemCastModel(c.from, f32, len(c.in)), elemEncode(c.from, c.in))[0])
 			for i := range got {
 				if got[i] != c.want[i] {
 					t.Errorf("%d -> %v, want %v", c.in[i], got[i], c.want[i])
@@ -116,7 +116,7 @@ func TestCastToFloat(t *testing.T) {
 	}
 	t.Run("float64 to float32", func(t *testing.T) {
 		in := []float64{0.1, 1e300, -1e-300, 1 + 1.0/(1<<24)}
-		got := float32s(runModel(t, castModel(tflite.TensorTypeFLOAT64, f32, len(in)), elemFloat64Data(in))[0])
+		got := float32s(runModel(t, elemCastModel(tflite.TensorTypeFLOAT64, f32, len(in)), elemFloat64Data(in))[0])
 		for i, w := range []float32{0.1, float32(math.Inf(1)), float32(math.Copysign(0, -1)), 1} {
 			if math.Float32bits(got[i]) != math.Float32bits(w) {
 				t.Errorf("%v -> %v, want %v", in[i], got[i], w)
@@ -125,7 +125,7 @@ func TestCastToFloat(t *testing.T) {
 	})
 	t.Run("float32 to float64", func(t *testing.T) {
 		in := []float32{0.1, -3}
-		out := runModel(t, castModel(f32, tflite.TensorTypeFLOAT64, len(in)), builder.Float32Data(in))[0]
+		out := runModel(t, elemCastModel(f32, tflite.TensorTypeFLOAT64, len(in)), builder.Float32Data(in))[0]
 		for i, x := range in {
 			if g := math.Float64frombits(binary.LittleEndian.Uint64(out[8*i:])); g != float64(x) {
 				t.Errorf("%v -> %v, want %v", x, g, float64(x))
@@ -136,14 +136,14 @@ func TestCastToFloat(t *testing.T) {
 
 func TestCastErrors(t *testing.T) {
 	s := []int{2}
-	elemWantError(t, castModel(tflite.TensorTypeSTRING, tflite.TensorTypeINT32, 2), "unsupported tensor type")
-	elemWantError(t, castModel(tflite.TensorTypeFLOAT32, tflite.TensorTypeFLOAT16, 2), "unsupported tensor type", "float16")
+	elemWantError(t, elemCastModel(tflite.TensorTypeSTRING, tflite.TensorTypeINT32, 2), "unsupported tensor type")
+	elemWantError(t, elemCastModel(tflite.TensorTypeFLOAT32, tflite.TensorTypeFLOAT16, 2), "unsupported tensor type", "float16")
 	elemWantError(t, elemModel(tflite.BuiltinOperatorCAST, nil, []elemT{elemF(tflite.TensorTypeINT32, s)}, elemF(tflite.TensorTypeINT8, []int{3})), "computed output shape [2]")
 	elemWantError(t, elemModel(tflite.BuiltinOperatorCAST, nil, []elemT{elemF(tflite.TensorTypeINT32, s), elemF(tflite.TensorTypeINT32, s)}, elemF(tflite.TensorTypeINT8, s)), "2 inputs")
 }
 
 func TestCastZeroAllocs(t *testing.T) {
-	elemZeroAllocs(t, castModel(tflite.TensorTypeFLOAT32, tflite.TensorTypeINT8, 16), make([]byte, 64))
-	elemZeroAllocs(t, castModel(tflite.TensorTypeINT32, tflite.TensorTypeUINT32, 16), make([]byte, 64))
-	elemZeroAllocs(t, castModel(tflite.TensorTypeBOOL, tflite.TensorTypeFLOAT32, 16), make([]byte, 16))
+	elemZeroAllocs(t, elemCastModel(tflite.TensorTypeFLOAT32, tflite.TensorTypeINT8, 16), make([]byte, 64))
+	elemZeroAllocs(t, elemCastModel(tflite.TensorTypeINT32, tflite.TensorTypeUINT32, 16), make([]byte, 64))
+	elemZeroAllocs(t, elemCastModel(tflite.TensorTypeBOOL, tflite.TensorTypeFLOAT32, 16), make([]byte, 16))
 }

@@ -18,10 +18,10 @@ import (
 // its zero point is an error.
 
 func init() {
-	Register(Registration{Builtin: tflite.BuiltinOperatorDIV, MaxVersion: 2, New: func() Kernel { return &div{} }})
+	Register(Registration{Builtin: tflite.BuiltinOperatorDIV, MaxVersion: 2, New: func() Kernel { return &divOp{} }})
 }
 
-type div struct {
+type divOp struct {
 	elemBinary
 
 	in1Offset, in2Offset, outOffset int32
@@ -33,7 +33,7 @@ type div struct {
 
 var errDivisionByZero = errors.New("division by zero")
 
-func (k *div) Prepare(c *PrepareContext) error {
+func (k *divOp) Prepare(c *PrepareContext) error {
 	if err := k.prepareBinary(c); err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func (k *div) Prepare(c *PrepareContext) error {
 	return err
 }
 
-func (k *div) Eval() error {
+func (k *divOp) Eval() error {
 	switch k.out.Type {
 	case Float32:
 		divFloat(&k.bc, k.in1.Float32s(), k.in2.Float32s(), k.out.Float32s(), k.fActMin, k.fActMax)
@@ -97,7 +97,7 @@ func (k *div) Eval() error {
 // (reference_ops::DivElementwise / BroadcastDivSlowQuantized). Shifts
 // outside [0, 31], which small quotients produce, behave as the C++ build
 // does (see elemRoundingDivideByPOT).
-func divQuantized[T int8 | uint8](k *div, a, b, out []T) error {
+func divQuantized[T int8 | uint8](k *divOp, a, b, out []T) error {
 	for i, d := range b {
 		if k.in2Offset+int32(d) == 0 {
 			return fmt.Errorf("%w: divisor element %d of %s equals its zero point", errDivisionByZero, i, k.in2)

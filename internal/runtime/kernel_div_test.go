@@ -11,7 +11,7 @@ import (
 	"github.com/edged/edged/internal/runtime/tflite"
 )
 
-func divOpts(act tflite.ActivationFunctionType) *tflite.BuiltinOptionsT {
+func elemDivOpts(act tflite.ActivationFunctionType) *tflite.BuiltinOptionsT {
 	return &tflite.BuiltinOptionsT{Type: tflite.BuiltinOptionsDivOptions, Value: &tflite.DivOptionsT{FusedActivationFunction: act}}
 }
 
@@ -44,7 +44,7 @@ func TestDivQuantizedOracle(t *testing.T) {
 				}
 				elemCheckQuantOracle(t, r, tflite.BuiltinOperatorDIV, elemQuantCase{
 					typ: typ, a: a, b: b, s1: s1, s2: s2, so: so, z1: z1, z2: z2, zo: elemRandZP(r, typ),
-					act: act, opts: divOpts(act), inA: va, avoidB: &z2,
+					act: act, opts: elemDivOpts(act), inA: va, avoidB: &z2,
 				}, func(x, y float64) float64 { return x / y })
 			}
 		})
@@ -89,7 +89,7 @@ func TestDivFloat(t *testing.T) {
 			t.Errorf("element %d: %v / %v = %v, want %v", i, a[i], b[i], got[i], want[i])
 		}
 	}
-	m = elemModel(tflite.BuiltinOperatorDIV, divOpts(tflite.ActivationFunctionTypeRELU_N1_TO_1), []elemT{elemF(f32, []int{2, 3}), elemF(f32, []int{3})}, elemF(f32, []int{2, 3}))
+	m = elemModel(tflite.BuiltinOperatorDIV, elemDivOpts(tflite.ActivationFunctionTypeRELU_N1_TO_1), []elemT{elemF(f32, []int{2, 3}), elemF(f32, []int{3})}, elemF(f32, []int{2, 3}))
 	got = float32s(runModel(t, m, builder.Float32Data([]float32{1, 2, 3, -4, -5, 0.5}), builder.Float32Data([]float32{4, 1, 1}))[0])
 	for i, w := range []float32{0.25, 1, 1, -1, -1, 0.5} {
 		if got[i] != w {
@@ -110,7 +110,7 @@ func TestDivInt32(t *testing.T) {
 			t.Errorf("%d / %d = %d, want %d", a[i], b[i], got[i], w)
 		}
 	}
-	m = elemModel(tflite.BuiltinOperatorDIV, divOpts(tflite.ActivationFunctionTypeRELU6), []elemT{elemF(i32, shape), elemF(i32, []int{1})}, elemF(i32, shape))
+	m = elemModel(tflite.BuiltinOperatorDIV, elemDivOpts(tflite.ActivationFunctionTypeRELU6), []elemT{elemF(i32, shape), elemF(i32, []int{1})}, elemF(i32, shape))
 	got = elemDecode(i32, runModel(t, m, elemEncode(i32, []int64{100, -4, 9, 13, 2}), elemEncode(i32, []int64{2}))[0])
 	for i, w := range []int64{6, 0, 4, 6, 1} {
 		if got[i] != w {

@@ -17,10 +17,10 @@ import (
 // multiply directly (integers wrap) and clamp to the activation range.
 
 func init() {
-	Register(Registration{Builtin: tflite.BuiltinOperatorMUL, MaxVersion: 7, New: func() Kernel { return &mul{} }})
+	Register(Registration{Builtin: tflite.BuiltinOperatorMUL, MaxVersion: 7, New: func() Kernel { return &mulOp{} }})
 }
 
-type mul struct {
+type mulOp struct {
 	elemBinary
 
 	in1Offset, in2Offset, outOffset int32
@@ -31,7 +31,7 @@ type mul struct {
 	iActMin, iActMax int64
 }
 
-func (k *mul) Prepare(c *PrepareContext) error {
+func (k *mulOp) Prepare(c *PrepareContext) error {
 	if err := k.prepareBinary(c); err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func (k *mul) Prepare(c *PrepareContext) error {
 	return err
 }
 
-func (k *mul) Eval() error {
+func (k *mulOp) Eval() error {
 	switch k.out.Type {
 	case Float32:
 		mulFloat(&k.bc, k.in1.Float32s(), k.in2.Float32s(), k.out.Float32s(), k.fActMin, k.fActMax)
@@ -97,7 +97,7 @@ func (k *mul) Eval() error {
 // mulQuantized is the reference kernel for quantized MUL
 // (reference_integer_ops::Mul / BroadcastMul6DSlow, reference_ops::Mul for
 // uint8).
-func mulQuantized[T int8 | uint8 | int16](k *mul, a, b, out []T) {
+func mulQuantized[T int8 | uint8 | int16](k *mulOp, a, b, out []T) {
 	m := k.mult
 	k.bc.rows(func(ia, sa, ib, sb, o, n int) {
 		for i := range n {

@@ -9,11 +9,11 @@ import (
 	"github.com/edged/edged/internal/runtime/tflite"
 )
 
-func mulOpts(act tflite.ActivationFunctionType) *tflite.BuiltinOptionsT {
+func elemMulOpts(act tflite.ActivationFunctionType) *tflite.BuiltinOptionsT {
 	return &tflite.BuiltinOptionsT{Type: tflite.BuiltinOptionsMulOptions, Value: &tflite.MulOptionsT{FusedActivationFunction: act}}
 }
 
-func mulReal(x, y float64) float64 { return x * y }
+func elemMulReal(x, y float64) float64 { return x * y }
 
 func TestMulQuantizedOracle(t *testing.T) {
 	acts := []tflite.ActivationFunctionType{tflite.ActivationFunctionTypeNONE, tflite.ActivationFunctionTypeRELU, tflite.ActivationFunctionTypeRELU6}
@@ -34,8 +34,8 @@ func TestMulQuantizedOracle(t *testing.T) {
 				elemCheckQuantOracle(t, r, tflite.BuiltinOperatorMUL, elemQuantCase{
 					typ: typ, a: a, b: b, s1: s1, s2: s2, so: so,
 					z1: elemRandZP(r, typ), z2: elemRandZP(r, typ), zo: elemRandZP(r, typ),
-					act: act, opts: mulOpts(act),
-				}, mulReal)
+					act: act, opts: elemMulOpts(act),
+				}, elemMulReal)
 			}
 		})
 	}
@@ -51,7 +51,7 @@ func TestMulQuantizedOracle(t *testing.T) {
 		} {
 			elemCheckQuantOracle(t, r, tflite.BuiltinOperatorMUL, elemQuantCase{
 				typ: i8, a: shape, b: shape, s1: float32(p[0]), z1: int64(p[1]), s2: float32(p[2]), z2: int64(p[3]), so: float32(p[4]), zo: int64(p[5]),
-			}, mulReal)
+			}, elemMulReal)
 		}
 	})
 }
@@ -89,7 +89,7 @@ func TestMulQuantizedExact(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			shape := []int{len(c.a)}
-			m := elemModel(tflite.BuiltinOperatorMUL, mulOpts(c.act), []elemT{elemQ(c.typ, shape, c.s1, c.z1), elemQ(c.typ, shape, c.s2, c.z2)}, elemQ(c.typ, shape, c.so, c.zo))
+			m := elemModel(tflite.BuiltinOperatorMUL, elemMulOpts(c.act), []elemT{elemQ(c.typ, shape, c.s1, c.z1), elemQ(c.typ, shape, c.s2, c.z2)}, elemQ(c.typ, shape, c.so, c.zo))
 			got := elemDecode(c.typ, runModel(t, m, elemEncode(c.typ, c.a), elemEncode(c.typ, c.b))[0])
 			for i := range got {
 				if got[i] != c.want[i] {
@@ -120,7 +120,7 @@ func TestMulFloatAndIntegers(t *testing.T) {
 	t.Run("float32 relu6", func(t *testing.T) {
 		a := []float32{-2, 0.5, 1.5, 3, 100, float32(math.Copysign(0, -1))}
 		b := []float32{1.5, 3}
-		m := elemModel(tflite.BuiltinOperatorMUL, mulOpts(tflite.ActivationFunctionTypeRELU6), []elemT{elemF(f32, []int{3, 2}), elemF(f32, []int{2})}, elemF(f32, []int{3, 2}))
+		m := elemModel(tflite.BuiltinOperatorMUL, elemMulOpts(tflite.ActivationFunctionTypeRELU6), []elemT{elemF(f32, []int{3, 2}), elemF(f32, []int{2})}, elemF(f32, []int{3, 2}))
 		got := float32s(runModel(t, m, builder.Float32Data(a), builder.Float32Data(b))[0])
 		for i, x := range a {
 			want := min(max(x*b[i%2], 0), 6)
@@ -144,7 +144,7 @@ func TestMulFloatAndIntegers(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			shape := []int{len(c.a)}
-			m := elemModel(tflite.BuiltinOperatorMUL, mulOpts(c.act), []elemT{elemF(c.typ, shape), elemF(c.typ, shape)}, elemF(c.typ, shape))
+			m := elemModel(tflite.BuiltinOperatorMUL, elemMulOpts(c.act), []elemT{elemF(c.typ, shape), elemF(c.typ, shape)}, elemF(c.typ, shape))
 			got := elemDecode(c.typ, runModel(t, m, elemEncode(c.typ, c.a), elemEncode(c.typ, c.b))[0])
 			for i := range got {
 				if got[i] != c.w[i] {
@@ -181,7 +181,7 @@ func TestMulErrors(t *testing.T) {
 func TestMulZeroAllocs(t *testing.T) {
 	i8 := tflite.TensorTypeINT8
 	a, b := []int{1, 4, 4, 8}, []int{1, 1, 1, 8}
-	m := elemModel(tflite.BuiltinOperatorMUL, mulOpts(tflite.ActivationFunctionTypeRELU), []elemT{elemQ(i8, a, 0.5, -3), elemQ(i8, b, 0.01, 4)}, elemQ(i8, a, 0.02, 1))
+	m := elemModel(tflite.BuiltinOperatorMUL, elemMulOpts(tflite.ActivationFunctionTypeRELU), []elemT{elemQ(i8, a, 0.5, -3), elemQ(i8, b, 0.01, 4)}, elemQ(i8, a, 0.02, 1))
 	elemZeroAllocs(t, m, make([]byte, 128), make([]byte, 8))
 	f32 := tflite.TensorTypeFLOAT32
 	m = elemModel(tflite.BuiltinOperatorMUL, nil, []elemT{elemF(f32, a), elemF(f32, b)}, elemF(f32, a))

@@ -26,7 +26,7 @@ import (
 
 func init() {
 	Register(Registration{Builtin: tflite.BuiltinOperatorQUANTIZE, MaxVersion: 3, New: func() Kernel { return &quantizeOp{} }})
-	Register(Registration{Builtin: tflite.BuiltinOperatorDEQUANTIZE, MaxVersion: 6, New: func() Kernel { return &dequantize{} }})
+	Register(Registration{Builtin: tflite.BuiltinOperatorDEQUANTIZE, MaxVersion: 6, New: func() Kernel { return &dequantizeOp{} }})
 }
 
 // --- QUANTIZE ---
@@ -107,11 +107,11 @@ func (k *quantizeOp) Eval() error {
 		x := in.Float32s()
 		switch out.Type {
 		case Int8:
-			affineQuantize(k, x, out.Int8s())
+			quantizeAffine(k, x, out.Int8s())
 		case Uint8:
-			affineQuantize(k, x, out.Uint8s())
+			quantizeAffine(k, x, out.Uint8s())
 		case Int16:
-			affineQuantize(k, x, out.Int16s())
+			quantizeAffine(k, x, out.Int16s())
 		}
 		return nil
 	}
@@ -124,22 +124,22 @@ func (k *quantizeOp) Eval() error {
 	}
 	switch in.Type {
 	case Int8:
-		requantizeFrom(k, in.Int8s())
+		quantizeRequantizeFrom(k, in.Int8s())
 	case Uint8:
-		requantizeFrom(k, in.Uint8s())
+		quantizeRequantizeFrom(k, in.Uint8s())
 	case Int16:
-		requantizeFrom(k, in.Int16s())
+		quantizeRequantizeFrom(k, in.Int16s())
 	case Int32:
-		requantizeFrom(k, in.Int32s())
+		quantizeRequantizeFrom(k, in.Int32s())
 	}
 	return nil
 }
 
-// affineQuantize is the reference kernel for float input
+// quantizeAffine is the reference kernel for float input
 // (reference_ops::AffineQuantize). C++ converts round(x / scale) to int32
 // without a range check; edged saturates (NaN counts as 0), as AArch64
 // does, and adds the zero point without wrapping.
-func affineQuantize[T int8 | uint8 | int16](k *quantizeOp, in []float32, out []T) {
+func quantizeAffine[T int8 | uint8 | int16](k *quantizeOp, in []float32, out []T) {
 	zp, lo, hi := int64(k.outZP), int64(k.qmin), int64(k.qmax)
 	for i, x := range in {
 		r := math.Round(float64(x / k.scale)) // std::round on the float quotient
@@ -158,22 +158,22 @@ func affineQuantize[T int8 | uint8 | int16](k *quantizeOp, in []float32, out []T
 	}
 }
 
-func requantizeFrom[I int8 | uint8 | int16 | int32](k *quantizeOp, in []I) {
+func quantizeRequantizeFrom[I int8 | uint8 | int16 | int32](k *quantizeOp, in []I) {
 	switch out := k.output; out.Type {
 	case Int8:
-		requantize(k, in, out.Int8s())
+		quantizeRequantize(k, in, out.Int8s())
 	case Uint8:
-		requantize(k, in, out.Uint8s())
+		quantizeRequantize(k, in, out.Uint8s())
 	case Int16:
-		requantize(k, in, out.Int16s())
+		quantizeRequantize(k, in, out.Int16s())
 	case Int32:
-		requantize(k, in, out.Int32s())
+		quantizeRequantize(k, in, out.Int32s())
 	}
 }
 
-// requantize is the reference kernel for integer input
+// quantizeRequantize is the reference kernel for integer input
 // (reference_ops::Requantize, general case).
-func requantize[I, O int8 | uint8 | int16 | int32](k *quantizeOp, in []I, out []O) {
+func quantizeRequantize[I, O int8 | uint8 | int16 | int32](k *quantizeOp, in []I, out []O) {
 	m := k.mult
 	for i, x := range in {
 		v := quantize.MultiplyByQuantizedMultiplier(int32(x)-k.inZP, m.Significand, m.Shift) + k.outZP
@@ -183,7 +183,7 @@ func requantize[I, O int8 | uint8 | int16 | int32](k *quantizeOp, in []I, out []
 
 // --- DEQUANTIZE ---
 
-type dequantize struct {
+type dequantizeOp struct {
 	input, output *Tensor
 
 	scale float64
@@ -197,7 +197,7 @@ type dequantize struct {
 	outer, channels, inn int
 }
 
-func (k *dequantize) Prepare(c *PrepareContext) error {
+func (k *dequantizeOp) Prepare(c *PrepareContext) error {
 	if err := c.ExpectIO(1, 1, 1); err != nil {
 		return err
 	}
@@ -242,7 +242,7 @@ func (k *dequantize) Prepare(c *PrepareContext) error {
 	return nil
 }
 
-func (k *dequantize) Eval() error {
+func (k *dequantizeOp) Eval() error {
 	out := k.output.Float32s()
 	switch in := k.input; in.Type {
 	case Int8:
@@ -253,7 +253,7 @@ func (k *dequantize) Eval() error {
 		dequantizeValues(k, in.Int16s(), out)
 	case Float16:
 		for i, h := range in.Uint16s() {
-			out[i] = float16ToFloat32(h)
+			out[i] = dequantizeHalf(h)
 		}
 	}
 	return nil
@@ -261,7 +261,7 @@ func (k *dequantize) Eval() error {
 
 // dequantizeValues is the reference kernel (reference_ops::Dequantize and
 // PerChannelDequantize).
-func dequantizeValues[T int8 | uint8 | int16](k *dequantize, in []T, out []float32) {
+func dequantizeValues[T int8 | uint8 | int16](k *dequantizeOp, in []T, out []float32) {
 	if !k.perChannel {
 		for i, q := range in {
 			out[i] = float32(k.scale * float64(int32(q)-k.zp))
@@ -280,8 +280,8 @@ func dequantizeValues[T int8 | uint8 | int16](k *dequantize, in []T, out []float
 	}
 }
 
-// float16ToFloat32 widens an IEEE half-precision value exactly.
-func float16ToFloat32(h uint16) float32 {
+// dequantizeHalf widens an IEEE half-precision value exactly.
+func dequantizeHalf(h uint16) float32 {
 	sign := uint32(h>>15) << 31
 	exp := uint32(h>>10) & 0x1f
 	mant := uint32(h) & 0x3ff

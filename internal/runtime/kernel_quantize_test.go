@@ -12,7 +12,7 @@ import (
 
 // --- QUANTIZE ---
 
-func quantizeModel(in, out elemT) *builder.Model {
+func elemQuantizeModel(in, out elemT) *builder.Model {
 	return elemModel(tflite.BuiltinOperatorQUANTIZE, nil, []elemT{in}, out)
 }
 
@@ -36,7 +36,7 @@ func TestQuantizeFloat(t *testing.T) {
 					x = append(x, float32((r.Float64()*2-1)*float64(hi-lo))*scale)
 				}
 				shape := []int{len(x)}
-				m := quantizeModel(elemF(f32, shape), elemQ(typ, shape, scale, zp))
+				m := elemQuantizeModel(elemF(f32, shape), elemQ(typ, shape, scale, zp))
 				got := elemDecode(typ, runModel(t, m, builder.Float32Data(x))[0])
 				for j, v := range x {
 					var q int64
@@ -98,7 +98,7 @@ func TestRequantizeOracle(t *testing.T) {
 					in = elemRandInts(r, from, 64)
 				}
 				shape := []int{4, 16}
-				m := quantizeModel(elemQ(from, shape, si, zi), elemQ(to, shape, so, zo))
+				m := elemQuantizeModel(elemQ(from, shape, si, zi), elemQ(to, shape, so, zo))
 				got := elemDecode(to, runModel(t, m, elemEncode(from, in))[0])
 				for j, q := range in {
 					real := float64(q-zi) * float64(si) / float64(so)
@@ -134,7 +134,7 @@ func TestRequantizeExact(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			shape := []int{len(c.in)}
-			got := elemDecode(c.to, runModel(t, quantizeModel(elemQ(c.from, shape, c.si, c.zi), elemQ(c.to, shape, c.so, c.zo)), elemEncode(c.from, c.in))[0])
+			got := elemDecode(c.to, runModel(t, elemQuantizeModel(elemQ(c.from, shape, c.si, c.zi), elemQ(c.to, shape, c.so, c.zo)), elemEncode(c.from, c.in))[0])
 			for i := range got {
 				if got[i] != c.want[i] {
 					t.Errorf("element %d: %d -> %d, want %d", i, c.in[i], got[i], c.want[i])
@@ -162,14 +162,14 @@ func TestQuantizeErrors(t *testing.T) {
 		{"shape mismatch", elemF(f32, s), elemQ(i8, []int{3}, 1, 0), []string{"computed output shape [2]"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			elemWantError(t, quantizeModel(c.in, c.out), c.fragments...)
+			elemWantError(t, elemQuantizeModel(c.in, c.out), c.fragments...)
 		})
 	}
 }
 
 // --- DEQUANTIZE ---
 
-func dequantizeModel(in elemT) *builder.Model {
+func elemDequantizeModel(in elemT) *builder.Model {
 	return elemModel(tflite.BuiltinOperatorDEQUANTIZE, nil, []elemT{in}, elemF(tflite.TensorTypeFLOAT32, in.shape))
 }
 
@@ -184,7 +184,7 @@ func TestDequantize(t *testing.T) {
 				lo, hi := elemRange(typ)
 				in = append(in, lo, hi, zp)
 				shape := []int{len(in)}
-				got := float32s(runModel(t, dequantizeModel(elemQ(typ, shape, scale, zp)), elemEncode(typ, in))[0])
+				got := float32s(runModel(t, elemDequantizeModel(elemQ(typ, shape, scale, zp)), elemEncode(typ, in))[0])
 				for i, q := range in {
 					want := float32(float64(scale) * float64(q-zp))
 					if got[i] != want {
@@ -213,7 +213,7 @@ func TestDequantizePerChannel(t *testing.T) {
 		{"first axis", []int{2, 3}, 0, []float32{0.5, 0.1}, []int64{0, 4}, []float32{5, -5, 1.5, 0, float32(0.1) * 1, float32(0.1) * -132}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			m := dequantizeModel(elemT{typ: i8, shape: c.shape, scale: c.scale, zp: c.zp, qdim: c.axis})
+			m := elemDequantizeModel(elemT{typ: i8, shape: c.shape, scale: c.scale, zp: c.zp, qdim: c.axis})
 			got := float32s(runModel(t, m, elemEncode(i8, in))[0])
 			for i := range c.want {
 				if got[i] != c.want[i] {
@@ -233,7 +233,7 @@ func TestDequantizeFloat16(t *testing.T) {
 	}
 	data = binary.LittleEndian.AppendUint16(data, 0x7e00) // NaN
 	shape := []int{len(halves) + 1}
-	got := float32s(runModel(t, dequantizeModel(elemF(tflite.TensorTypeFLOAT16, shape)), data)[0])
+	got := float32s(runModel(t, elemDequantizeModel(elemF(tflite.TensorTypeFLOAT16, shape)), data)[0])
 	for i, w := range want {
 		if math.Float32bits(got[i]) != math.Float32bits(w) {
 			t.Errorf("half %#04x: %v, want %v", halves[i], got[i], w)
@@ -253,9 +253,9 @@ func TestDequantizeErrors(t *testing.T) {
 		fragments []string
 	}{
 		{"int8 output", elemModel(tflite.BuiltinOperatorDEQUANTIZE, nil, []elemT{elemQ(i8, s, 1, 0)}, elemQ(i8, s, 1, 0)), []string{"unsupported tensor type"}},
-		{"float input", dequantizeModel(elemF(tflite.TensorTypeFLOAT32, s)), []string{"unsupported tensor type"}},
-		{"int32 input", dequantizeModel(elemQ(tflite.TensorTypeINT32, s, 1, 0)), []string{"unsupported tensor type"}},
-		{"not quantized", dequantizeModel(elemF(i8, s)), []string{"no quantization parameters"}},
+		{"float input", elemDequantizeModel(elemF(tflite.TensorTypeFLOAT32, s)), []string{"unsupported tensor type"}},
+		{"int32 input", elemDequantizeModel(elemQ(tflite.TensorTypeINT32, s, 1, 0)), []string{"unsupported tensor type"}},
+		{"not quantized", elemDequantizeModel(elemF(i8, s)), []string{"no quantization parameters"}},
 		{"two inputs", elemModel(tflite.BuiltinOperatorDEQUANTIZE, nil, []elemT{elemQ(i8, s, 1, 0), elemQ(i8, s, 1, 0)}, elemF(tflite.TensorTypeFLOAT32, s)), []string{"2 inputs"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -267,9 +267,9 @@ func TestDequantizeErrors(t *testing.T) {
 func TestQuantizeZeroAllocs(t *testing.T) {
 	f32, i8, u8, i16 := tflite.TensorTypeFLOAT32, tflite.TensorTypeINT8, tflite.TensorTypeUINT8, tflite.TensorTypeINT16
 	s := []int{4, 8}
-	elemZeroAllocs(t, quantizeModel(elemF(f32, s), elemQ(i8, s, 0.1, 3)), make([]byte, 128))
-	elemZeroAllocs(t, quantizeModel(elemQ(i8, s, 0.1, 3), elemQ(i8, s, 0.3, -2)), make([]byte, 32))
-	elemZeroAllocs(t, quantizeModel(elemQ(i8, s, 0.1, 3), elemQ(u8, s, 0.1, 131)), make([]byte, 32))
-	elemZeroAllocs(t, dequantizeModel(elemQ(i16, s, 0.1, 0)), make([]byte, 64))
-	elemZeroAllocs(t, dequantizeModel(elemT{typ: i8, shape: s, scale: make([]float32, 8), zp: make([]int64, 8), qdim: 1}), make([]byte, 32))
+	elemZeroAllocs(t, elemQuantizeModel(elemF(f32, s), elemQ(i8, s, 0.1, 3)), make([]byte, 128))
+	elemZeroAllocs(t, elemQuantizeModel(elemQ(i8, s, 0.1, 3), elemQ(i8, s, 0.3, -2)), make([]byte, 32))
+	elemZeroAllocs(t, elemQuantizeModel(elemQ(i8, s, 0.1, 3), elemQ(u8, s, 0.1, 131)), make([]byte, 32))
+	elemZeroAllocs(t, elemDequantizeModel(elemQ(i16, s, 0.1, 0)), make([]byte, 64))
+	elemZeroAllocs(t, elemDequantizeModel(elemT{typ: i8, shape: s, scale: make([]float32, 8), zp: make([]int64, 8), qdim: 1}), make([]byte, 32))
 }
