@@ -312,9 +312,11 @@ func (k *logistic) Prepare(c *PrepareContext) error {
 		k.lut = quantize.LUTPopulateUint8(in.Scale(), in.ZeroPoint(), out.Scale(), out.ZeroPoint(), logisticTransform)
 		return nil
 	}
-	// TFLM checks the zero point; its arithmetic also assumes the scale.
-	if out.ZeroPoint() != -128 || out.Scale() != 1.0/256 {
-		return fmt.Errorf("int8 output %s must have scale 1/256 and zero point -128, has %g and %d", out, out.Scale(), out.ZeroPoint())
+	// TFLM checks the zero point only. Its arithmetic writes Q0.8 whatever
+	// output scale the model declares (converters always declare 1/256);
+	// edged computes the same bytes.
+	if out.ZeroPoint() != -128 {
+		return fmt.Errorf("int8 output %s must have zero point -128, has %d", out, out.ZeroPoint())
 	}
 	k.inZeroPoint = in.ZeroPoint()
 	k.inMult, k.radius, err = actSigmoidInputParams(in)
@@ -411,10 +413,9 @@ func (k *tanh) Prepare(c *PrepareContext) error {
 		k.lut = quantize.LUTPopulateUint8(in.Scale(), in.ZeroPoint(), out.Scale(), out.ZeroPoint(), tanhTransform)
 		return nil
 	}
-	// TFLM does not check the output, but its arithmetic produces Q0.7.
-	if out.ZeroPoint() != 0 || out.Scale() != 1.0/128 {
-		return fmt.Errorf("int8 output %s must have scale 1/128 and zero point 0, has %g and %d", out, out.Scale(), out.ZeroPoint())
-	}
+	// TFLM does not check the output quantization: its arithmetic writes
+	// Q0.7 whatever the model declares (converters declare scale 1/128,
+	// zero point 0); edged computes the same bytes.
 	k.inZeroPoint = in.ZeroPoint()
 	k.inMult, k.radius, err = actSigmoidInputParams(in)
 	return err
