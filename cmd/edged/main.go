@@ -29,6 +29,7 @@ type command struct {
 
 var commands = map[string]command{
 	"infer":   {"run a model on raw input tensors and write its outputs", runInfer},
+	"kws":     {"spot keywords in WAV files, clip by clip or as one stream", runKWS},
 	"inspect": {"describe a model: operators, tensors, quantization, arena, MACs", runInspect},
 	"bench":   {"measure a model's invoke latency, memory and allocations", runBench},
 	"ops":     {"list the operators this build runs", runOps},
