@@ -9,12 +9,12 @@ import (
 
 func TestReadLabels(t *testing.T) {
 	cases := map[string][]string{
-		"silence\nunknown\nyes\nno\n":         {"silence", "unknown", "yes", "no"},
-		"\ufeffa\r\n\r\nb\r\n":                {"a", "b"},
+		"silence\nunknown\nyes\nno\n":          {"silence", "unknown", "yes", "no"},
+		"\ufeffa\r\n\r\nb\r\n":                 {"a", "b"},
 		"0 person\n1 bicycle\n2 traffic light": {"person", "bicycle", "traffic light"},
-		"1: cat\n2: dog\n":                    {"cat", "dog"},
-		"3 way switch\nlamp\n":                {"3 way switch", "lamp"},
-		"0 a\n2 b\n":                          {"0 a", "2 b"},
+		"1: cat\n2: dog\n":                     {"cat", "dog"},
+		"3 way switch\nlamp\n":                 {"3 way switch", "lamp"},
+		"0 a\n2 b\n":                           {"0 a", "2 b"},
 	}
 	dir := t.TempDir()
 	for text, want := range cases {
