@@ -14,7 +14,8 @@ import (
 //
 //	go test ./internal/runtime -run '^$' -fuzz FuzzLoadModel -fuzztime 10m
 //
-// The seeds are models the builder makes and the shared models under 1 MB;
+// The seeds are models the builder makes and the shared models under 64 KB
+// (large seeds make every mutation and minimization run a whole network);
 // `go test` runs the seeds (and testdata/fuzz/FuzzLoadModel) as ordinary
 // tests.
 func FuzzLoadModel(f *testing.F) {
@@ -27,7 +28,7 @@ func FuzzLoadModel(f *testing.F) {
 	}
 	if paths, _ := filepath.Glob(filepath.Join(testenv.SharedDir(f), "models", "*.tflite")); len(paths) > 0 {
 		for _, p := range paths {
-			if st, err := os.Stat(p); err == nil && st.Size() < 1<<20 {
+			if st, err := os.Stat(p); err == nil && st.Size() < 64<<10 {
 				b, err := os.ReadFile(p)
 				if err != nil {
 					f.Fatal(err)
