@@ -29,6 +29,7 @@ type command struct {
 
 var commands = map[string]command{
 	"infer":   {"run a model on raw input tensors and write its outputs", runInfer},
+	"detect":  {"classify images or detect objects in them (classifier, SSD, YOLO)", runDetect},
 	"inspect": {"describe a model: operators, tensors, quantization, arena, MACs", runInspect},
 	"bench":   {"measure a model's invoke latency, memory and allocations", runBench},
 	"ops":     {"list the operators this build runs", runOps},
