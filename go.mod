@@ -1,5 +1,8 @@
 module github.com/edged/edged
 
-go 1.26
+go 1.26.0
 
-require github.com/google/flatbuffers v2.0.8+incompatible
+require (
+	github.com/google/flatbuffers v2.0.8+incompatible
+	golang.org/x/image v0.48.0
+)

@@ -53,7 +53,7 @@ func runKWS(args []string, stdout, stderr io.Writer) error {
 	if len(files) == 0 {
 		return usagef("no WAV files given")
 	}
-	labels, err := pipeline.ReadLabels(*labelsPath)
+	labels, err := pipeline.LoadLabels(*labelsPath)
 	if err != nil {
 		return err
 	}

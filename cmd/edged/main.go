@@ -1,6 +1,7 @@
 // Command edged runs quantized TensorFlow Lite models on sensor data. Its
-// subcommands run one model on raw tensors (infer), describe a model
-// (inspect), measure it (bench) and say what this binary is (version).
+// subcommands spot keywords in recordings (kws), classify images or detect
+// objects in them (detect), run one model on raw tensors (infer), describe a
+// model (inspect), measure it (bench) and say what this binary is (version).
 package main
 
 import (
@@ -30,6 +31,7 @@ type command struct {
 var commands = map[string]command{
 	"infer":   {"run a model on raw input tensors and write its outputs", runInfer},
 	"kws":     {"spot keywords in WAV files, clip by clip or as one stream", runKWS},
+	"detect":  {"classify images or detect objects in them (classifier, SSD, YOLO)", runDetect},
 	"inspect": {"describe a model: operators, tensors, quantization, arena, MACs", runInspect},
 	"bench":   {"measure a model's invoke latency, memory and allocations", runBench},
 	"ops":     {"list the operators this build runs", runOps},

@@ -68,11 +68,6 @@ func TestInferGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, op := range m.Subgraphs[0].Operators {
-				if why, ok := testenv.PendingOps[op.Code.Name()]; ok && !supported(op.Code.Name()) {
-					t.Skipf("needs operator %s: %s", op.Code.Name(), why)
-				}
-			}
 			if testing.Short() {
 				if it, err := runtime.NewInterpreter(m, nil); err == nil && it.MACs() > 1_000_000_000 {
 					t.Skipf("%d MACs: too slow for -short", it.MACs())
@@ -112,15 +107,6 @@ func TestInferGolden(t *testing.T) {
 			}
 		})
 	}
-}
-
-func supported(name string) bool {
-	for _, op := range runtime.SupportedOps() {
-		if op.Name() == name {
-			return true
-		}
-	}
-	return false
 }
 
 // identityModel copies its int8[1,2] input to its output through a

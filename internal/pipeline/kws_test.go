@@ -28,7 +28,7 @@ func microSpeech(t testing.TB, cfg KeywordConfig) *KeywordSpotter {
 		t.Fatal(err)
 	}
 	if cfg.Labels == nil {
-		cfg.Labels, err = ReadLabels(testenv.SharedFile(t, "models/micro_speech_labels.txt"))
+		cfg.Labels, err = LoadLabels(testenv.SharedFile(t, "models/micro_speech_labels.txt"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -137,20 +137,3 @@ func element(dtype string, b []byte) float64 {
 	}
 	return math.NaN()
 }
-
-// PendingOps are operators of shared golden models that belong to other
-// issues' work. A golden case needing one of them is skipped with its name
-// until the operator is registered; any other failure to prepare fails.
-var PendingOps = map[string]string{
-	"SignalWindow":                        "audio frontend (keyword spotting issue)",
-	"SignalFftAutoScale":                  "audio frontend (keyword spotting issue)",
-	"SignalRfft":                          "audio frontend (keyword spotting issue)",
-	"SignalEnergy":                        "audio frontend (keyword spotting issue)",
-	"SignalFilterBank":                    "audio frontend (keyword spotting issue)",
-	"SignalFilterBankSquareRoot":          "audio frontend (keyword spotting issue)",
-	"SignalFilterBankSpectralSubtraction": "audio frontend (keyword spotting issue)",
-	"SignalPCAN":                          "audio frontend (keyword spotting issue)",
-	"SignalFilterBankLog":                 "audio frontend (keyword spotting issue)",
-	"UNIDIRECTIONAL_SEQUENCE_LSTM":        "RNN ops (keyword spotting issue)",
-	"TFLite_Detection_PostProcess":        "SSD postprocess (vision issue)",
-}
