@@ -274,15 +274,6 @@ func fade(pcm []int16, n int) []int16 {
 	return out
 }
 
-func argmax(v []float32) int {
-	best := 0
-	for i := range v {
-		if v[i] > v[best] {
-			best = i
-		}
-	}
-	return best
-}
 
 // speechOnset finds where the word starts in a clip, from the samples: the
 // loud stretch around the loudest 10 ms frame, down to 20 dB below it.
