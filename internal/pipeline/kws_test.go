@@ -274,7 +274,6 @@ func fade(pcm []int16, n int) []int16 {
 	return out
 }
 
-
 // speechOnset finds where the word starts in a clip, from the samples: the
 // loud stretch around the loudest 10 ms frame, down to 20 dB below it.
 func speechOnset(pcm []int16) time.Duration {
