@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
@@ -22,15 +21,6 @@ import (
 	"github.com/edged/edged/internal/pipeline"
 	"github.com/edged/edged/internal/runtime"
 	"github.com/edged/edged/internal/sensors"
-)
-
-// Model kinds edged detect tells apart by their outputs.
-const (
-	kindClassifier = "classifier"
-	kindSSD        = "ssd"
-	kindYOLO       = "yolo" // head (v8 / v5) settled by the decoder
-	kindYOLOv8     = "yolov8"
-	kindYOLOv5     = "yolov5"
 )
 
 const detectSynopsis = "--model M [--labels L] [--threshold T] [--top K] [--json] [--annotate DIR] [--resize bilinear|area] [--fit letterbox|stretch|crop] IMAGE..."
@@ -50,6 +40,7 @@ func runDetect(args []string, stdout, stderr io.Writer) error {
 	fill := fs.Int("fill", 114, "letterbox padding value, 0..255")
 	normName := fs.String("norm", "auto", "pixel normalisation: auto (from the input's quantization), unit [0,1], signed [-1,1] or raw [0,255]")
 	bgr := fs.Bool("bgr", false, "feed 3-channel models blue, green, red")
+	sequence := fs.Bool("sequence", false, "the images are consecutive video frames: carry a recurrent model's state (e.g. LSTM-SSD) from one to the next")
 
 	images, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -76,7 +67,7 @@ func runDetect(args []string, stdout, stderr io.Writer) error {
 		return usagef("--norm: %v", err)
 	}
 	switch *kindName {
-	case "auto", kindClassifier, kindSSD, kindYOLO, kindYOLOv8, kindYOLOv5:
+	case "auto", pipeline.KindClassifier, pipeline.KindSSD, pipeline.KindYOLO, pipeline.KindYOLOv8, pipeline.KindYOLOv5:
 	default:
 		return usagef("--kind: unknown kind %q (auto, classifier, ssd, yolo, yolov8, yolov5)", *kindName)
 	}
@@ -91,48 +82,24 @@ func runDetect(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	it, err := runtime.NewInterpreter(m, nil)
-	if err != nil {
-		return fmt.Errorf("%s: %w", *modelPath, err)
+	opts := pipeline.VisionOptions{
+		Kind: *kindName, Labels: labels, Threshold: float32(*threshold), TopK: *topK, IoU: float32(*iou),
+		Preprocess: pipeline.PreprocessOptions{Resize: resize, Fill: uint8(*fill), Normalization: norm, BGR: *bgr},
 	}
-	d, err := newDetector(m, it, *kindName, labels)
-	if err != nil {
-		return fmt.Errorf("%s: %w", *modelPath, err)
-	}
-	if d.warning != "" {
-		fmt.Fprintf(stderr, "edged detect: %s\n", d.warning)
-	}
-
-	opts := pipeline.PreprocessOptions{Resize: resize, Fill: uint8(*fill), Normalization: norm, BGR: *bgr}
 	if *fitName != "" {
-		if opts.Fit, err = pipeline.ParseFit(*fitName); err != nil {
+		if opts.Preprocess.Fit, err = pipeline.ParseFit(*fitName); err != nil {
 			return usagef("--fit: %v", err)
 		}
-	} else if d.kind != kindClassifier && d.kind != kindSSD {
-		opts.Fit = pipeline.FitLetterbox
+		opts.FitSet = true
 	}
-	if d.pre, err = pipeline.NewPreprocessor(pipeline.SpecOf(d.input), opts); err != nil {
+	vm, err := pipeline.NewVisionModel(m, opts)
+	if err != nil {
 		return fmt.Errorf("%s: %w", *modelPath, err)
 	}
-	d.threshold = float32(*threshold)
-	if *threshold < 0 {
-		d.threshold = 0
-		if d.kind != kindClassifier {
-			d.threshold = 0.25
-		}
+	if vm.Warning != "" {
+		fmt.Fprintf(stderr, "edged detect: %s\n", vm.Warning)
 	}
-	d.topK = *topK
-	if d.yolo != nil {
-		conf := d.threshold
-		if conf == 0 {
-			conf = math.SmallestNonzeroFloat32 // the decoder's 0 means its default
-		}
-		if d.yolo, err = pipeline.NewYOLODecoder(d.yoloOut.Shape, pipeline.YOLOOptions{
-			Head: d.yolo.Head(), NumClasses: d.yolo.NumClasses(), Conf: conf, IoU: float32(*iou),
-		}); err != nil {
-			return err
-		}
-	}
+	d := &detector{VisionModel: vm}
 	if *annotate != "" {
 		if err := os.MkdirAll(*annotate, 0o755); err != nil {
 			return err
@@ -143,6 +110,9 @@ func runDetect(args []string, stdout, stderr io.Writer) error {
 	var failed []string
 	var frame *sensors.Frame
 	for _, path := range images {
+		if !*sequence {
+			d.ResetState()
+		}
 		res, f, err := d.run(path, frame)
 		frame = f
 		if err != nil {
@@ -194,139 +164,9 @@ func parseInterleaved(fs interface {
 	}
 }
 
-// detector is one model set up for edged detect.
+// detector prints and draws a VisionModel's results for edged detect.
 type detector struct {
-	kind    string
-	labels  pipeline.Labels
-	it      *runtime.Interpreter
-	input   *runtime.Tensor
-	pre     *pipeline.Preprocessor
-	warning string
-
-	threshold float32
-	topK      int
-
-	classOut *runtime.Tensor
-	ssd      [4]*runtime.Tensor
-	yoloOut  *runtime.Tensor
-	yolo     *pipeline.YOLODecoder
-
-	top  []pipeline.Class
-	dets []pipeline.Detection
-}
-
-// newDetector decides the model kind from its outputs (or the --kind
-// flag): an SSD when TFLite_Detection_PostProcess produces outputs (or the
-// first four outputs are float32 boxes [1,N,4], classes, scores, count),
-// YOLO when an output is [1, A, B] with both A and B at least 5, a
-// classifier otherwise.
-func newDetector(m *runtime.Model, it *runtime.Interpreter, kind string, labels pipeline.Labels) (*detector, error) {
-	d := &detector{labels: labels, it: it}
-	if len(it.Inputs()) == 0 || len(it.Outputs()) == 0 {
-		return nil, fmt.Errorf("the model has no inputs or no outputs")
-	}
-	d.input = it.Inputs()[0]
-	// Further inputs (recurrent state such as traffic_model's LSTM) start
-	// at real 0: their zero point.
-	for _, t := range it.Inputs()[1:] {
-		b := t.Bytes()
-		if zp := t.ZeroPoint(); zp != 0 && (t.Type == runtime.Int8 || t.Type == runtime.Uint8) {
-			for i := range b {
-				b[i] = byte(zp)
-			}
-		} else {
-			clear(b)
-		}
-	}
-
-	ssd := findSSDOutputs(m, it)
-	yolo := findYOLOOutput(it)
-	auto := kind == "auto"
-	switch {
-	case (auto && ssd[0] != nil) || kind == kindSSD:
-		if ssd[0] == nil {
-			return nil, fmt.Errorf("--kind ssd: no TFLite_Detection_PostProcess outputs (boxes, classes, scores, count) among the outputs: %s", describeTensors(it.Outputs()))
-		}
-		d.kind, d.ssd = kindSSD, ssd
-		if labels != nil {
-			d.warning = checkSSDLabels(labels)
-		}
-		return d, nil
-	case (auto && yolo != nil) || strings.HasPrefix(kind, kindYOLO):
-		if yolo == nil {
-			return nil, fmt.Errorf("--kind %s: no output of shape [1, 4+classes, anchors] or [1, anchors, 4/5+classes] among: %s", kind, describeTensors(it.Outputs()))
-		}
-		head := pipeline.YOLOAuto
-		switch kind {
-		case kindYOLOv8:
-			head = pipeline.YOLOv8
-		case kindYOLOv5:
-			head = pipeline.YOLOv5
-		}
-		dec, err := pipeline.NewYOLODecoder(yolo.Shape, pipeline.YOLOOptions{Head: head, NumClasses: len(labels)})
-		if err != nil && labels != nil {
-			// The labels do not fit the head: decode by shape and say so.
-			if dec, err = pipeline.NewYOLODecoder(yolo.Shape, pipeline.YOLOOptions{Head: head}); err == nil {
-				d.warning = fmt.Sprintf("%d labels, but the %s output %s has %d classes", len(labels), dec.Head(), runtime.FormatShape(yolo.Shape), dec.NumClasses())
-			}
-		}
-		if err != nil {
-			return nil, err
-		}
-		d.kind, d.yoloOut, d.yolo = dec.Head().String(), yolo, dec
-		return d, nil
-	}
-	d.kind, d.classOut = kindClassifier, it.Outputs()[0]
-	if n := d.classOut.NumElements(); labels != nil && len(labels) != n {
-		d.warning = fmt.Sprintf("%d labels for %d classes (output %s)", len(labels), n, runtime.FormatShape(d.classOut.Shape))
-	}
-	return d, nil
-}
-
-// findSSDOutputs returns the four outputs of TFLite_Detection_PostProcess
-// (boxes, classes, scores, count) when the model has them.
-func findSSDOutputs(m *runtime.Model, it *runtime.Interpreter) [4]*runtime.Tensor {
-	var out [4]*runtime.Tensor
-	for _, op := range m.Subgraphs[0].Operators {
-		if op.Code.Name() == "TFLite_Detection_PostProcess" && len(op.Outputs) == 4 {
-			for i, ti := range op.Outputs {
-				out[i] = it.Tensor(ti)
-			}
-			return out
-		}
-	}
-	outs := it.Outputs()
-	if len(outs) >= 4 {
-		for _, t := range outs[:4] {
-			if t.Type != runtime.Float32 {
-				return out
-			}
-		}
-		if b := outs[0]; len(b.Shape) == 3 && b.Shape[2] == 4 && outs[3].NumElements() == 1 &&
-			outs[1].NumElements() == b.Shape[1] && outs[2].NumElements() == b.Shape[1] {
-			copy(out[:], outs[:4])
-		}
-	}
-	return out
-}
-
-// findYOLOOutput returns the first output shaped like a raw YOLO head.
-func findYOLOOutput(it *runtime.Interpreter) *runtime.Tensor {
-	for _, t := range it.Outputs() {
-		if s := t.Shape; len(s) == 3 && s[0] == 1 && s[1] >= 5 && s[2] >= 5 {
-			return t
-		}
-	}
-	return nil
-}
-
-// checkSSDLabels notes label files that start with a background entry:
-// TFLite_Detection_PostProcess numbers classes without it.
-func checkSSDLabels(l pipeline.Labels) string {
-	if first := strings.ToLower(l.Name(0)); first == "background" || first == "???" {
-		return fmt.Sprintf("the labels start with %q; SSD class 0 is the first real class, so labels may be shifted by one", l.Name(0))
-	}
-	return ""
+	*pipeline.VisionModel
 }
 
 type detectResult struct {
@@ -346,71 +186,33 @@ func (d *detector) run(path string, reuse *sensors.Frame) (detectResult, *sensor
 	if err != nil {
 		return detectResult{}, reuse, err
 	}
-	var res detectResult
-	if res.tr, err = d.pre.ProcessTensor(frame, d.input); err != nil {
-		return res, frame, fmt.Errorf("%s: %w", path, err)
-	}
-	start := time.Now()
-	if err := d.it.Invoke(); err != nil {
-		return res, frame, fmt.Errorf("%s: %w", path, err)
-	}
-	res.invokeUS = float64(time.Since(start).Nanoseconds()) / 1e3
-	switch {
-	case d.classOut != nil:
-		d.top, err = pipeline.TopK(pipeline.DataOf(d.classOut), d.topK, d.top)
-		res.top = d.top
-		for len(res.top) > 0 && res.top[len(res.top)-1].Score < d.threshold {
-			res.top = res.top[:len(res.top)-1]
-		}
-	case d.yolo != nil:
-		d.dets, err = d.yolo.Decode(pipeline.DataOf(d.yoloOut), res.tr, d.dets)
-		res.dets = d.dets
-	default:
-		d.dets, err = pipeline.DecodeSSD(pipeline.SSDOutputs{
-			Boxes: pipeline.DataOf(d.ssd[0]), Classes: pipeline.DataOf(d.ssd[1]),
-			Scores: pipeline.DataOf(d.ssd[2]), Count: pipeline.DataOf(d.ssd[3]),
-		}, d.threshold, res.tr, d.dets)
-		res.dets = d.dets
-	}
+	r, err := d.Run(frame)
 	if err != nil {
-		return res, frame, fmt.Errorf("%s: %w", path, err)
+		return detectResult{}, frame, fmt.Errorf("%s: %w", path, err)
 	}
-	return res, frame, nil
-}
-
-func (d *detector) label(i int) string {
-	if s := d.labels.Name(i); s != "" {
-		return s
-	}
-	return fmt.Sprintf("class %d", i)
+	return detectResult{tr: r.Transform, top: r.Top, dets: r.Detections, invokeUS: float64(r.Invoke.Nanoseconds()) / 1e3}, frame, nil
 }
 
 func (d *detector) print(w io.Writer, path string, res detectResult) {
-	if d.classOut != nil {
+	if d.Kind == pipeline.KindClassifier {
 		if len(res.top) == 0 {
-			fmt.Fprintf(w, "%s: nothing scores %v or more\n", path, d.threshold)
+			fmt.Fprintf(w, "%s: nothing scores %v or more\n", path, d.Threshold())
 			return
 		}
-		fmt.Fprintf(w, "%s: %s (%.4f)\n", path, d.label(res.top[0].Index), res.top[0].Score)
-		if d.personStyle() {
-			return
+		fmt.Fprintf(w, "%s: %s (%.4f)\n", path, d.Label(res.top[0].Index), res.top[0].Score)
+		if d.PersonStyle() {
+			return // a two-class presence model: the top class says it all
 		}
 		for _, c := range res.top {
-			fmt.Fprintf(w, "  %5d  %.4f  %s\n", c.Index, c.Score, d.label(c.Index))
+			fmt.Fprintf(w, "  %5d  %.4f  %s\n", c.Index, c.Score, d.Label(c.Index))
 		}
 		return
 	}
-	fmt.Fprintf(w, "%s: %d detection(s) (%s, %dx%d)\n", path, len(res.dets), d.kind, res.tr.SrcW, res.tr.SrcH)
+	fmt.Fprintf(w, "%s: %d detection(s) (%s, %dx%d)\n", path, len(res.dets), d.Kind, res.tr.SrcW, res.tr.SrcH)
 	for _, det := range res.dets {
 		s := det.Source
-		fmt.Fprintf(w, "  %-16s %.4f  x %.1f-%.1f  y %.1f-%.1f\n", d.label(det.Class), det.Score, s.X1, s.X2, s.Y1, s.Y2)
+		fmt.Fprintf(w, "  %-16s %.4f  x %.1f-%.1f  y %.1f-%.1f\n", d.Label(det.Class), det.Score, s.X1, s.X2, s.Y1, s.Y2)
 	}
-}
-
-// personStyle reports a two-class presence model (no_person / person):
-// its text output is the top class alone.
-func (d *detector) personStyle() bool {
-	return d.classOut != nil && d.classOut.NumElements() == 2 && d.labels.Index("person") >= 0
 }
 
 type classJSON struct {
@@ -463,18 +265,18 @@ func round(v float32, digits int) float64 {
 }
 
 func (d *detector) record(path string, res detectResult) any {
-	if d.classOut != nil {
-		r := classifyRecord{File: path, Kind: d.kind, Width: res.tr.SrcW, Height: res.tr.SrcH, Top: []classJSON{}, InvokeUS: math.Round(res.invokeUS)}
+	if d.Kind == pipeline.KindClassifier {
+		r := classifyRecord{File: path, Kind: d.Kind, Width: res.tr.SrcW, Height: res.tr.SrcH, Top: []classJSON{}, InvokeUS: math.Round(res.invokeUS)}
 		for _, c := range res.top {
-			r.Top = append(r.Top, classJSON{Index: c.Index, Label: d.labels.Name(c.Index), Score: round(c.Score, 6)})
+			r.Top = append(r.Top, classJSON{Index: c.Index, Label: d.Labels.Name(c.Index), Score: round(c.Score, 6)})
 		}
 		return r
 	}
-	r := detectRecord{File: path, Kind: d.kind, Width: res.tr.SrcW, Height: res.tr.SrcH, Detections: []detectionJSON{}, InvokeUS: math.Round(res.invokeUS)}
+	r := detectRecord{File: path, Kind: d.Kind, Width: res.tr.SrcW, Height: res.tr.SrcH, Detections: []detectionJSON{}, InvokeUS: math.Round(res.invokeUS)}
 	for _, det := range res.dets {
 		n, s := det.Norm, det.Source
 		r.Detections = append(r.Detections, detectionJSON{
-			Index: det.Class, Label: d.labels.Name(det.Class), Score: round(det.Score, 6),
+			Index: det.Class, Label: d.Labels.Name(det.Class), Score: round(det.Score, 6),
 			Box: boxJSON{
 				YMin: round(n.YMin, 6), XMin: round(n.XMin, 6), YMax: round(n.YMax, 6), XMax: round(n.XMax, 6),
 				X1: round(s.X1, 2), Y1: round(s.Y1, 2), X2: round(s.X2, 2), Y2: round(s.Y2, 2),
@@ -502,10 +304,10 @@ func (d *detector) annotate(frame *sensors.Frame, res detectResult, out string) 
 		copy(img.Pix[4*i:4*i+3], rgb.Data[3*i:3*i+3])
 		img.Pix[4*i+3] = 0xff
 	}
-	if d.classOut != nil {
+	if d.Kind == pipeline.KindClassifier {
 		if len(res.top) > 0 {
 			c := res.top[0]
-			drawLabel(img, 0, 0, fmt.Sprintf("%s %.2f", d.label(c.Index), c.Score), palette[c.Index%len(palette)])
+			drawLabel(img, 0, 0, fmt.Sprintf("%s %.2f", d.Label(c.Index), c.Score), palette[c.Index%len(palette)])
 		}
 	} else {
 		thick := max(1, min(rgb.Width, rgb.Height)/300)
@@ -514,7 +316,7 @@ func (d *detector) annotate(frame *sensors.Frame, res detectResult, out string) 
 			s := det.Source
 			r := image.Rect(int(s.X1), int(s.Y1), int(math.Ceil(float64(s.X2))), int(math.Ceil(float64(s.Y2))))
 			drawRect(img, r, thick, col)
-			drawLabel(img, r.Min.X, r.Min.Y-15, fmt.Sprintf("%s %.2f", d.label(det.Class), det.Score), col)
+			drawLabel(img, r.Min.X, r.Min.Y-15, fmt.Sprintf("%s %.2f", d.Label(det.Class), det.Score), col)
 		}
 	}
 	f, err := os.Create(out)

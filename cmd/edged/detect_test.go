@@ -148,30 +148,45 @@ func TestDetectErrors(t *testing.T) {
 func TestDetectSSD(t *testing.T) {
 	model := testenv.SharedFile(t, "models/traffic_model.tflite")
 	frame := testenv.SharedFile(t, "inputs/traffic_frames/0001.bmp")
-	// The golden case was made from the same frame stretched to 256×256
-	// bilinearly with zero LSTM state, as edged detect does.
-	var golden struct {
+	lines := detectJSON(t, "--model", model, "--threshold", "0.2", frame)
+	checkSSDGolden(t, lines[0], "traffic_model_frame1", 0.2)
+}
+
+// TestDetectSSDSequence runs two consecutive frames: with --sequence the
+// LSTM state of the first (raw_outputs/lstm_c|h) feeds the second
+// (raw_inputs/init_lstm_c|h), as in the traffic_model_frame2 golden case.
+func TestDetectSSDSequence(t *testing.T) {
+	model := testenv.SharedFile(t, "models/traffic_model.tflite")
+	f1 := testenv.SharedFile(t, "inputs/traffic_frames/0001.bmp")
+	f2 := testenv.SharedFile(t, "inputs/traffic_frames/0002.bmp")
+	lines := detectJSON(t, "--model", model, "--threshold", "0.2", "--sequence", f1, f2)
+	checkSSDGolden(t, lines[1], "traffic_model_frame2", 0.2)
+}
+
+// checkSSDGolden compares edged detect's detections on a traffic frame with
+// the golden case's expected detections above threshold. The golden input
+// was the same frame stretched to 256×256 bilinearly, as edged detect does.
+func checkSSDGolden(t *testing.T, l detectLine, golden string, threshold float64) {
+	t.Helper()
+	var g struct {
 		Expected []struct {
 			Class int       `json:"class_id"`
 			Score float64   `json:"score"`
 			Box   []float64 `json:"box_xyxy_input_px"`
 		} `json:"expected_detections"`
 	}
-	b, err := os.ReadFile(testenv.SharedFile(t, "golden/traffic_model_frame1/case.json"))
+	b, err := os.ReadFile(testenv.SharedFile(t, "golden/"+golden+"/case.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, &golden); err != nil {
+	if err := json.Unmarshal(b, &g); err != nil {
 		t.Fatal(err)
 	}
-	const threshold = 0.2
-	lines := detectJSON(t, "--model", model, "--threshold", "0.2", frame)
-	l := lines[0]
 	if l.Kind != "ssd" {
 		t.Fatalf("%+v", l)
 	}
 	want := 0
-	for _, e := range golden.Expected {
+	for _, e := range g.Expected {
 		if e.Score < threshold {
 			continue
 		}
@@ -184,11 +199,11 @@ func TestDetectSSD(t *testing.T) {
 			}
 		}
 		if !found {
-			t.Errorf("expected class %d score %.3f at %v not found in %+v", e.Class, e.Score, e.Box, l.Detections)
+			t.Errorf("%s: expected class %d score %.3f at %v not found in %+v", golden, e.Class, e.Score, e.Box, l.Detections)
 		}
 	}
 	if len(l.Detections) != want {
-		t.Errorf("%d detections above %.1f, the golden case has %d", len(l.Detections), threshold, want)
+		t.Errorf("%s: %d detections above %.1f, the golden case has %d", golden, len(l.Detections), threshold, want)
 	}
 }
 
