@@ -3,6 +3,7 @@ module github.com/edged/edged
 go 1.26.0
 
 require (
+	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/google/flatbuffers v2.0.8+incompatible
 	github.com/mochi-mqtt/server/v2 v2.7.9

@@ -30,6 +30,7 @@ type command struct {
 
 var commands = map[string]command{
 	"infer":   {"run a model on raw input tensors and write its outputs", runInfer},
+	"run":     {"run the daemon: sensors, models, MQTT (--simulate: no hardware needed)", runRun},
 	"kws":     {"spot keywords in WAV files, clip by clip or as one stream", runKWS},
 	"detect":  {"classify images or detect objects in them (classifier, SSD, YOLO)", runDetect},
 	"inspect": {"describe a model: operators, tensors, quantization, arena, MACs", runInspect},

@@ -20,19 +20,20 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/edged/edged/internal/publish"
+	"github.com/edged/edged/internal/sensors"
 )
 
 // Config is the whole configuration.
 type Config struct {
-	Device    Device     `yaml:"device"`
-	Log       Log        `yaml:"log"`
-	StateDir  string     `yaml:"state_dir"`
-	ModelsDir string     `yaml:"models_dir"`
-	Simulate  bool       `yaml:"simulate"`
-	MQTT      MQTT       `yaml:"mqtt"`
-	HTTP      HTTP       `yaml:"http"`
-	Sources   []Source   `yaml:"sources"`
-	Pipelines []Pipeline `yaml:"pipelines"`
+	Device    Device                 `yaml:"device"`
+	Log       Log                    `yaml:"log"`
+	StateDir  string                 `yaml:"state_dir"`
+	ModelsDir string                 `yaml:"models_dir"`
+	Simulate  bool                   `yaml:"simulate"`
+	MQTT      MQTT                   `yaml:"mqtt"`
+	HTTP      HTTP                   `yaml:"http"`
+	Sources   []sensors.SourceConfig `yaml:"sources"`
+	Pipelines []Pipeline             `yaml:"pipelines"`
 
 	// Path is the file the configuration was read from ("" for the
 	// embedded default); relative paths resolve against its directory.
@@ -91,42 +92,6 @@ type Discovery struct {
 // HTTP configures the metrics and health endpoint.
 type HTTP struct {
 	Listen string `yaml:"listen"`
-}
-
-// Source types.
-const (
-	SourceMicrophone = "microphone"
-	SourceCamera     = "camera"
-	SourceGPIO       = "gpio"
-	SourceLED        = "led"
-)
-
-// Source is one sensor (or indicator).
-type Source struct {
-	Name string `yaml:"name"`
-	Type string `yaml:"type"`
-	// Microphone and camera inputs: exactly one of Command, Device, WAV,
-	// Images or Synthetic.
-	Command   []string `yaml:"command"`
-	Device    string   `yaml:"device"`
-	WAV       string   `yaml:"wav"`
-	Images    string   `yaml:"images"`
-	Synthetic string   `yaml:"synthetic"`
-	Loop      *bool    `yaml:"loop"`
-	Realtime  *bool    `yaml:"realtime"`
-	// Microphone.
-	Rate int `yaml:"rate"`
-	// Camera.
-	Width  int     `yaml:"width"`
-	Height int     `yaml:"height"`
-	FPS    float64 `yaml:"fps"`
-	Format string  `yaml:"format"`
-	// GPIO input and LED.
-	Pin  string `yaml:"pin"`
-	Pull string `yaml:"pull"`
-	// Restart back-off after a failure.
-	RestartMin Duration `yaml:"restart_min"`
-	RestartMax Duration `yaml:"restart_max"`
 }
 
 // Pipeline kinds.
@@ -188,32 +153,6 @@ func Default() *Config {
 			MetricsInterval: Duration(60 * time.Second),
 		},
 		HTTP: HTTP{Listen: "127.0.0.1:9101"},
-	}
-}
-
-func (s *Source) applyDefaults() {
-	if s.RestartMin == 0 {
-		s.RestartMin = Duration(time.Second)
-	}
-	if s.RestartMax == 0 {
-		s.RestartMax = Duration(time.Minute)
-	}
-	switch s.Type {
-	case SourceMicrophone:
-		if s.Rate == 0 {
-			s.Rate = 16000
-		}
-	case SourceCamera:
-		if s.FPS == 0 {
-			s.FPS = 5
-		}
-		if s.Width == 0 && s.Height == 0 {
-			s.Width, s.Height = 640, 480
-		}
-	case SourceGPIO:
-		if s.Pull == "" {
-			s.Pull = "down"
-		}
 	}
 }
 
@@ -298,8 +237,19 @@ func Parse(b []byte, name string) (*Config, error) {
 		return nil, &Error{Source: name, Problems: []string{err.Error()}}
 	}
 	for i := range c.Sources {
-		c.Sources[i].applyDefaults()
+		src := &c.Sources[i]
+		src.WAV, src.Images = c.resolveFile(src.WAV), c.resolveFile(src.Images)
 	}
+	if err := c.Finish(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Finish completes a configuration built in code or decoded from YAML:
+// pipeline defaults, environment overrides and derived names, then
+// validation. Path must be set.
+func (c *Config) Finish() error {
 	for i := range c.Pipelines {
 		c.Pipelines[i].applyDefaults()
 	}
@@ -325,9 +275,9 @@ func Parse(b []byte, name string) (*Config, error) {
 		c.MQTT.TopicPrefix = "edged/" + c.Device.ID
 	}
 	if problems := c.Validate(); len(problems) > 0 {
-		return nil, &Error{Source: name, Problems: problems}
+		return &Error{Source: c.Path, Problems: problems}
 	}
-	return c, nil
+	return nil
 }
 
 var yamlFieldRe = regexp.MustCompile(`^line (\d+): field (\S+) not found in type config\.(\w+)$`)
@@ -391,6 +341,15 @@ func (c *Config) PublishConfig(stateDir string) publish.Config {
 		},
 		Discovery: publish.DiscoveryConfig{Enabled: m.Discovery.Enabled, Prefix: m.Discovery.Prefix},
 	}.WithDefaults()
+}
+
+// resolveFile makes a source's file path absolute against the configuration
+// file's directory.
+func (c *Config) resolveFile(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.Path == "" || c.Path == EmbeddedName {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.Path), p)
 }
 
 // EmbeddedName is the Path of the embedded default configuration.

@@ -37,7 +37,7 @@ mqtt:
   brokers: [tcp://broker.lan:1883]
   outbox: {max_bytes: 1MiB, max_age: 2h}
 sources:
-  - {name: mic, type: microphone, command: [arecord, -q]}
+  - {name: mic, type: microphone, command: [sh, -c, "cat /dev/zero"]}
   - {name: cam, type: camera, device: /dev/video0, width: 320, height: 240, fps: 2}
   - {name: pir, type: gpio, pin: GPIO17}
   - {name: led, type: led, pin: GPIO27}
@@ -54,8 +54,8 @@ pipelines:
 	if c.Device.ID != "porch" || c.MQTT.TopicPrefix != "edged/porch" || c.MQTT.Outbox.MaxBytes != 1<<20 || c.MQTT.Outbox.MaxAge.D() != 2*time.Hour {
 		t.Errorf("parsed: %+v", c)
 	}
-	if c.Sources[0].Rate != 16000 || c.Sources[0].RestartMin.D() != time.Second || c.Sources[2].Pull != "down" {
-		t.Errorf("source defaults: %+v", c.Sources)
+	if s := c.Sources[0].WithDefaults(); s.Rate != 16000 || s.RestartMin != time.Second {
+		t.Errorf("source defaults: %+v", s)
 	}
 	if p := c.Pipelines[1]; p.Threshold != 0.6 || p.Release < 0.39 || p.Release > 0.41 || p.Queue != 2 || p.Motion.ForceEvery.D() != 30*time.Second {
 		t.Errorf("pipeline defaults: %+v", p)
@@ -71,8 +71,8 @@ log: {level: loud}
 mqtt: {qos: 3, brokers: ["ftp://x", "not a url"]}
 http: {listen: nowhere}
 sources:
-  - {name: mic, type: microphone}
-  - {name: mic, type: camera, device: /dev/video0, fps: 0}
+  - {name: mic, type: microphone, synthetic: whistle}
+  - {name: mic, type: camera, device: /dev/video0, wav: x.wav}
   - {name: bad name, type: radar}
 pipelines:
   - {name: p1, kind: keyword, source: cam}
@@ -86,7 +86,7 @@ pipelines:
 	}
 	want := []string{
 		"log.level:", "mqtt.qos:", "mqtt.brokers[0]:", "mqtt.brokers[1]:", "http.listen:",
-		"sources[0]: a microphone needs exactly one of command, wav or synthetic",
+		"sources[0].synthetic:", "sources[1].wav: not used by camera sources",
 		"sources[1].name: \"mic\" is used twice",
 		"sources[2].name:", "sources[2].type:",
 		"pipelines[0].source: no source named \"cam\"", "pipelines[0].model: must be set",

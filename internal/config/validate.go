@@ -6,9 +6,9 @@ import (
 	"net"
 	"os"
 	"regexp"
-	"strings"
 
 	"github.com/edged/edged/internal/publish"
+	"github.com/edged/edged/internal/sensors"
 )
 
 // Validate checks the whole configuration and returns every problem, each
@@ -40,18 +40,27 @@ func (c *Config) Validate() []string {
 		}
 	}
 
-	names := map[string]*Source{}
+	names := map[string]*sensors.SourceConfig{}
 	for i := range c.Sources {
-		s := &c.Sources[i]
+		src := &c.Sources[i]
 		key := fmt.Sprintf("sources[%d]", i)
-		if !nameRe.MatchString(s.Name) {
-			p.add(key+".name", "%q must be letters, digits, - or _", s.Name)
-		} else if names[s.Name] != nil {
-			p.add(key+".name", "%q is used twice", s.Name)
-		} else {
-			names[s.Name] = s
+		if err := src.Validate(); err != nil {
+			var errs sensors.ConfigErrors
+			if errors.As(err, &errs) {
+				for _, e := range errs {
+					p.add(key+"."+e.Key, "%s", e.Problem)
+				}
+			} else {
+				p.add(key, "%v", err)
+			}
 		}
-		s.validate(key, &p)
+		if src.Name != "" && !nameRe.MatchString(src.Name) {
+			p.add(key+".name", "%q must be letters, digits, - or _", src.Name)
+		} else if names[src.Name] != nil {
+			p.add(key+".name", "%q is used twice", src.Name)
+		} else {
+			names[src.Name] = src
+		}
 	}
 	pnames := map[string]bool{}
 	for i := range c.Pipelines {
@@ -94,99 +103,7 @@ func (c *Config) validateMQTT(p *problems) {
 	}
 }
 
-func (s *Source) inputs() []string {
-	var set []string
-	if len(s.Command) > 0 {
-		set = append(set, "command")
-	}
-	if s.Device != "" {
-		set = append(set, "device")
-	}
-	if s.WAV != "" {
-		set = append(set, "wav")
-	}
-	if s.Images != "" {
-		set = append(set, "images")
-	}
-	if s.Synthetic != "" {
-		set = append(set, "synthetic")
-	}
-	return set
-}
-
-func (s *Source) validate(key string, p *problems) {
-	in := s.inputs()
-	switch s.Type {
-	case SourceMicrophone:
-		if s.Device != "" || s.Images != "" {
-			p.add(key, "a microphone takes command, wav or synthetic")
-		} else if len(in) != 1 {
-			p.add(key, "a microphone needs exactly one of command, wav or synthetic (has %v)", in)
-		}
-		if s.Rate < 8000 || s.Rate > 192000 {
-			p.add(key+".rate", "%d Hz is not a sample rate", s.Rate)
-		}
-		if s.Synthetic != "" && !synthAudioRe.MatchString(s.Synthetic) {
-			p.add(key+".synthetic", "%q is not tone:<Hz>, noise or silence", s.Synthetic)
-		}
-	case SourceCamera:
-		if s.WAV != "" {
-			p.add(key, "a camera takes device, command, images or synthetic")
-		} else if len(in) != 1 {
-			p.add(key, "a camera needs exactly one of device, command, images or synthetic (has %v)", in)
-		}
-		if s.Width <= 0 || s.Height <= 0 || s.Width > 8192 || s.Height > 8192 {
-			p.add(key, "size %dx%d is not valid", s.Width, s.Height)
-		}
-		if s.FPS <= 0 || s.FPS > 240 {
-			p.add(key+".fps", "%g is not a frame rate", s.FPS)
-		}
-		if s.Format != "" {
-			switch strings.ToLower(s.Format) {
-			case "yuyv", "mjpeg", "i420", "yuv420", "nv12", "rgb24", "bgr24", "gray8", "gray":
-			default:
-				p.add(key+".format", "%q is not yuyv, mjpeg, i420, nv12, rgb24, bgr24 or gray8", s.Format)
-			}
-		}
-		if len(s.Command) > 0 && s.Format == "" {
-			p.add(key+".format", "a camera command needs the pixel format it writes")
-		}
-		if s.Synthetic != "" && s.Synthetic != "shapes" {
-			p.add(key+".synthetic", "%q is not shapes", s.Synthetic)
-		}
-	case SourceGPIO, SourceLED:
-		if s.Pin == "" {
-			p.add(key+".pin", "a %s needs a pin (e.g. GPIO17)", s.Type)
-		}
-		if len(in) > 0 {
-			p.add(key, "a %s takes only pin (and pull)", s.Type)
-		}
-		if s.Type == SourceGPIO {
-			switch s.Pull {
-			case "up", "down", "none":
-			default:
-				p.add(key+".pull", "%q is not up, down or none", s.Pull)
-			}
-		}
-	default:
-		p.add(key+".type", "%q is not microphone, camera, gpio or led", s.Type)
-	}
-	for _, f := range []struct{ key, path string }{{"wav", s.WAV}, {"images", s.Images}} {
-		if f.path == "" {
-			continue
-		}
-		if _, err := os.Stat(f.path); err != nil {
-			p.add(key+"."+f.key, "%v", err)
-		}
-	}
-	if s.RestartMin.D() <= 0 || s.RestartMax.D() < s.RestartMin.D() {
-		p.add(key, "restart_min must be positive and restart_max at least restart_min")
-	}
-}
-
-var synthAudioRe = regexp.MustCompile(`^(tone:\d+(\.\d+)?|noise|silence)$`)
-
-func (c *Config) validatePipeline(key string, pl *Pipeline, sources map[string]*Source, p *problems) {
+func (c *Config) validatePipeline(key string, pl *Pipeline, sources map[string]*sensors.SourceConfig, p *problems) {
 	src := sources[pl.Source]
 	switch {
 	case pl.Source == "":
@@ -205,7 +122,7 @@ func (c *Config) validatePipeline(key string, pl *Pipeline, sources map[string]*
 	}
 	switch pl.Kind {
 	case KindKeyword:
-		if src != nil && src.Type != SourceMicrophone {
+		if src != nil && src.Type != sensors.TypeMicrophone {
 			p.add(key+".source", "%q is a %s; a keyword pipeline needs a microphone", pl.Source, src.Type)
 		}
 		needFile("model", pl.Model)
@@ -223,7 +140,7 @@ func (c *Config) validatePipeline(key string, pl *Pipeline, sources map[string]*
 			p.add(key+".infer_every", "must not be negative")
 		}
 	case KindClassify, KindPerson, KindDetect, KindMotion:
-		if src != nil && src.Type != SourceCamera {
+		if src != nil && src.Type != sensors.TypeCamera {
 			p.add(key+".source", "%q is a %s; a %s pipeline needs a camera", pl.Source, src.Type, pl.Kind)
 		}
 		if pl.Kind != KindMotion {
@@ -254,7 +171,7 @@ func (c *Config) validatePipeline(key string, pl *Pipeline, sources map[string]*
 		if pl.Motion.Threshold < 1 || pl.Motion.Threshold > 255 || pl.Motion.MinArea < 0 || pl.Motion.MinArea > 1 {
 			p.add(key+".motion", "threshold must be 1-255 and min_area a fraction in [0, 1]")
 		}
-		for _, ref := range []struct{ field, name, typ string }{{"gate", pl.Gate, SourceGPIO}, {"led", pl.LED, SourceLED}} {
+		for _, ref := range []struct{ field, name, typ string }{{"gate", pl.Gate, sensors.TypeGPIO}, {"led", pl.LED, sensors.TypeLED}} {
 			if ref.name == "" {
 				continue
 			}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edged/edged/internal/testenv"
 	"go.uber.org/zap"
 )
 
@@ -17,7 +18,7 @@ import (
 // (p50/p99, outbox fsync included), and the time a Publish call takes
 // (the durable append: encoding, write, group fsync).
 func BenchmarkPublishToAck(b *testing.B) {
-	m := startMosquitto(b)
+	m := testenv.StartMosquitto(b)
 	for _, producers := range []int{1, 4} {
 		for _, window := range []time.Duration{0, 2 * time.Millisecond} {
 			b.Run(fmt.Sprintf("producers=%d/sync_window=%v", producers, window), func(b *testing.B) {
@@ -27,11 +28,11 @@ func BenchmarkPublishToAck(b *testing.B) {
 	}
 }
 
-func benchPublish(b *testing.B, m *mosquitto, producers int, window time.Duration) {
+func benchPublish(b *testing.B, m *testenv.Mosquitto, producers int, window time.Duration) {
 	var mu sync.Mutex
 	lats := make([]time.Duration, 0, b.N)
 	var acked atomic.Int64
-	cfg := testConfig(b, b.TempDir(), m.url())
+	cfg := testConfig(b, b.TempDir(), m.URL())
 	cfg.Outbox.SyncInterval = window
 	c, err := newClient(cfg, Options{Logger: zap.NewNop()}, func(c *Client) {
 		c.onAck = func(_ uint64, lat time.Duration) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edged/edged/internal/testenv"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -32,17 +33,17 @@ func newTestClient(t testing.TB, cfg Config, opt Options) *Client {
 }
 
 func TestEventsArriveWithPayloadsAndSeq(t *testing.T) {
-	m := startMosquitto(t)
-	sub := subscribe(t, m.url(), "edged/pi-test/#")
+	m := testenv.StartMosquitto(t)
+	sub := testenv.Subscribe(t, m.URL(), false, "edged/pi-test/#")
 	reg := prometheus.NewRegistry()
-	cfg := testConfig(t, t.TempDir(), m.url())
+	cfg := testConfig(t, t.TempDir(), m.URL())
 	cfg.MetricsInterval = 200 * time.Millisecond
 	c := newTestClient(t, cfg, Options{Registerer: reg, Metrics: func() map[string]any { return map[string]any{"frames_in": 42} }})
 	waitUntil(t, "connected", 10*time.Second, c.Connected)
 
 	// The retained online status, as a late subscriber sees it.
-	late := subscribe(t, m.url(), "edged/pi-test/status")
-	if st := late.waitFor("edged/pi-test/status", 5*time.Second); string(st.Payload()) != StatusOnline || !st.Retained() {
+	late := testenv.Subscribe(t, m.URL(), false, "edged/pi-test/status")
+	if st := late.WaitFor("edged/pi-test/status", 5*time.Second); string(st.Payload()) != StatusOnline || !st.Retained() {
 		t.Fatalf("status %q retained=%v, want retained online", st.Payload(), st.Retained())
 	}
 
@@ -66,7 +67,7 @@ func TestEventsArriveWithPayloadsAndSeq(t *testing.T) {
 	sawMetrics := false
 	deadline := time.Now().Add(15 * time.Second)
 	for len(got) < n {
-		msg, ok := sub.next(time.Until(deadline))
+		msg, ok := sub.Next(time.Until(deadline))
 		if !ok {
 			t.Fatalf("got %d of %d events", len(got), n)
 		}
@@ -102,7 +103,7 @@ func TestEventsArriveWithPayloadsAndSeq(t *testing.T) {
 	waitUntil(t, "metrics topic", 5*time.Second, func() bool {
 		for {
 			select {
-			case msg := <-sub.ch:
+			case msg := <-sub.Messages:
 				if msg.Topic() == "edged/pi-test/metrics" {
 					sawMetrics = true
 				}
@@ -151,8 +152,8 @@ func TestEventsArriveWithPayloadsAndSeq(t *testing.T) {
 	if _, err := c.Publish(t.Context(), Event{Kind: "keyword"}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Publish after Close: %v", err)
 	}
-	late2 := subscribe(t, m.url(), "edged/pi-test/status")
-	if st := late2.waitFor("edged/pi-test/status", 5*time.Second); string(st.Payload()) != StatusOffline {
+	late2 := testenv.Subscribe(t, m.URL(), false, "edged/pi-test/status")
+	if st := late2.WaitFor("edged/pi-test/status", 5*time.Second); string(st.Payload()) != StatusOffline {
 		t.Errorf("status after Close %q", st.Payload())
 	}
 	if cnt := testutil.CollectAndCount(reg); cnt != 0 {
@@ -161,20 +162,20 @@ func TestEventsArriveWithPayloadsAndSeq(t *testing.T) {
 }
 
 func TestLastWillOfflineWhenKilled(t *testing.T) {
-	m := startMosquitto(t)
-	cmd := helperCmd(t, "online", "EDGED_HELPER_BROKER="+m.url(), "EDGED_HELPER_DIR="+t.TempDir())
+	m := testenv.StartMosquitto(t)
+	cmd := helperCmd(t, "online", "EDGED_HELPER_BROKER="+m.URL(), "EDGED_HELPER_DIR="+t.TempDir())
 	startHelper(t, cmd)
-	sub := subscribe(t, m.url(), "edged/pi-test/status")
-	if st := sub.waitFor("edged/pi-test/status", 5*time.Second); string(st.Payload()) != StatusOnline || !st.Retained() {
+	sub := testenv.Subscribe(t, m.URL(), false, "edged/pi-test/status")
+	if st := sub.WaitFor("edged/pi-test/status", 5*time.Second); string(st.Payload()) != StatusOnline || !st.Retained() {
 		t.Fatalf("status %q retained=%v, want retained online", st.Payload(), st.Retained())
 	}
 	cmd.Process.Kill() // SIGKILL: no DISCONNECT, the broker sends the will
-	st := sub.waitFor("edged/pi-test/status", 10*time.Second)
+	st := sub.WaitFor("edged/pi-test/status", 10*time.Second)
 	if string(st.Payload()) != StatusOffline {
 		t.Fatalf("status after kill -9: %q, want offline", st.Payload())
 	}
-	late := subscribe(t, m.url(), "edged/pi-test/status")
-	if st := late.waitFor("edged/pi-test/status", 5*time.Second); string(st.Payload()) != StatusOffline || !st.Retained() {
+	late := testenv.Subscribe(t, m.URL(), false, "edged/pi-test/status")
+	if st := late.WaitFor("edged/pi-test/status", 5*time.Second); string(st.Payload()) != StatusOffline || !st.Retained() {
 		t.Fatalf("retained status after kill -9: %q retained=%v", st.Payload(), st.Retained())
 	}
 }
@@ -183,18 +184,18 @@ func TestOutageEveryEventArrivesInOrder(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10 s broker outage")
 	}
-	m := startMosquitto(t)
-	g := newGate(t, fmt.Sprintf("127.0.0.1:%d", m.port))
+	m := testenv.StartMosquitto(t)
+	g := newGate(t, fmt.Sprintf("127.0.0.1:%d", m.Port))
 	c := newTestClient(t, testConfig(t, t.TempDir(), g.url()), Options{})
 	waitUntil(t, "connected", 10*time.Second, c.Connected)
 
 	var mu sync.Mutex
 	var seqs []uint64
-	collect := func(s *subscriber, stop <-chan struct{}, done chan<- struct{}) {
+	collect := func(s *testenv.Subscriber, stop <-chan struct{}, done chan<- struct{}) {
 		defer close(done)
 		for {
 			select {
-			case msg := <-s.ch:
+			case msg := <-s.Messages:
 				if msg.Topic() == "edged/pi-test/detection" {
 					p := decodeEvent(t, msg)
 					mu.Lock()
@@ -206,7 +207,7 @@ func TestOutageEveryEventArrivesInOrder(t *testing.T) {
 			}
 		}
 	}
-	sub1 := subscribe(t, m.url(), "edged/pi-test/detection")
+	sub1 := testenv.Subscribe(t, m.URL(), false, "edged/pi-test/detection")
 	stop1, done1 := make(chan struct{}), make(chan struct{})
 	go collect(sub1, stop1, done1)
 
@@ -231,7 +232,7 @@ func TestOutageEveryEventArrivesInOrder(t *testing.T) {
 	}()
 
 	time.Sleep(1500 * time.Millisecond)
-	m.stop()
+	m.Stop()
 	g.setOpen(false) // no reconnection until the new subscriber is in place
 	waitUntil(t, "disconnected", 10*time.Second, func() bool { return !c.Connected() })
 	close(stop1)
@@ -240,8 +241,8 @@ func TestOutageEveryEventArrivesInOrder(t *testing.T) {
 	if ev := c.Outbox().Events; ev < 100 {
 		t.Errorf("only %d events waiting after a 10 s outage", ev)
 	}
-	m.start()
-	sub2 := subscribe(t, m.url(), "edged/pi-test/detection")
+	m.Start()
+	sub2 := testenv.Subscribe(t, m.URL(), false, "edged/pi-test/detection")
 	stop2, done2 := make(chan struct{}), make(chan struct{})
 	go collect(sub2, stop2, done2)
 	g.setOpen(true)
@@ -261,7 +262,7 @@ func TestOutageEveryEventArrivesInOrder(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	close(stop2)
 	<-done2
-	checkNoGaps(t, seqs, last)
+	testenv.CheckNoGaps(t, seqs, last)
 	if v := testutil.ToFloat64(c.m.connects); v < 2 {
 		t.Errorf("connects %v, want a reconnection", v)
 	}
@@ -270,9 +271,9 @@ func TestOutageEveryEventArrivesInOrder(t *testing.T) {
 // TestConnectionCutsMidStream cuts the connection repeatedly while events
 // stream at full speed, so that some are in flight at every cut.
 func TestConnectionCutsMidStream(t *testing.T) {
-	m := startMosquitto(t)
-	g := newGate(t, fmt.Sprintf("127.0.0.1:%d", m.port))
-	sub := subscribe(t, m.url(), "edged/pi-test/detection")
+	m := testenv.StartMosquitto(t)
+	g := newGate(t, fmt.Sprintf("127.0.0.1:%d", m.Port))
+	sub := testenv.Subscribe(t, m.URL(), false, "edged/pi-test/detection")
 	c := newTestClient(t, testConfig(t, t.TempDir(), g.url()), Options{})
 	waitUntil(t, "connected", 10*time.Second, c.Connected)
 	const n = 3000
@@ -298,13 +299,13 @@ func TestConnectionCutsMidStream(t *testing.T) {
 	waitUntil(t, "outbox drained", 30*time.Second, func() bool { return c.Outbox().Events == 0 })
 	var seqs []uint64
 	for {
-		msg, ok := sub.next(500 * time.Millisecond)
+		msg, ok := sub.Next(500 * time.Millisecond)
 		if !ok {
 			break
 		}
 		seqs = append(seqs, decodeEvent(t, msg).Seq)
 	}
-	checkNoGaps(t, seqs, n)
+	testenv.CheckNoGaps(t, seqs, n)
 	if v := testutil.ToFloat64(c.m.connects); v < 2 {
 		t.Errorf("connects %v: the cuts did not land", v)
 	}
@@ -322,7 +323,7 @@ func slicesMax(s []uint64) uint64 {
 func TestKill9OutboxDeliveredAfterRestart(t *testing.T) {
 	dir := t.TempDir()
 	// The helper publishes with no broker to talk to, then dies.
-	nobody := fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t))
+	nobody := fmt.Sprintf("tcp://127.0.0.1:%d", testenv.FreePort(t))
 	cmd := helperCmd(t, "outbox", "EDGED_HELPER_BROKER="+nobody, "EDGED_HELPER_DIR="+dir, "EDGED_HELPER_EVENTS=300")
 	f := startHelper(t, cmd)
 	if f[1] != "300" || f[2] != "300" {
@@ -331,15 +332,15 @@ func TestKill9OutboxDeliveredAfterRestart(t *testing.T) {
 	cmd.Process.Kill()
 	cmd.Wait()
 
-	m := startMosquitto(t)
-	sub := subscribe(t, m.url(), "edged/pi-test/detection")
-	c := newTestClient(t, testConfig(t, dir, m.url()), Options{})
+	m := testenv.StartMosquitto(t)
+	sub := testenv.Subscribe(t, m.URL(), false, "edged/pi-test/detection")
+	c := newTestClient(t, testConfig(t, dir, m.URL()), Options{})
 	if s := c.Outbox(); s.Events != 300 || s.LastSeq != 300 {
 		t.Fatalf("outbox after kill -9: %+v", s)
 	}
 	var seqs []uint64
 	for len(seqs) < 300 {
-		msg, ok := sub.next(15 * time.Second)
+		msg, ok := sub.Next(15 * time.Second)
 		if !ok {
 			t.Fatalf("%d of 300 events delivered", len(seqs))
 		}
@@ -349,7 +350,7 @@ func TestKill9OutboxDeliveredAfterRestart(t *testing.T) {
 		}
 		seqs = append(seqs, p.Seq)
 	}
-	checkNoGaps(t, seqs, 300)
+	testenv.CheckNoGaps(t, seqs, 300)
 	seq, err := c.Publish(t.Context(), Event{Kind: "detection", Model: "person"})
 	if err != nil || seq != 301 {
 		t.Fatalf("next Publish: seq %d, %v; want 301", seq, err)
@@ -357,8 +358,8 @@ func TestKill9OutboxDeliveredAfterRestart(t *testing.T) {
 }
 
 func TestCommandsAndResubscribeAfterReconnect(t *testing.T) {
-	m := startMosquitto(t)
-	g := newGate(t, fmt.Sprintf("127.0.0.1:%d", m.port))
+	m := testenv.StartMosquitto(t)
+	g := newGate(t, fmt.Sprintf("127.0.0.1:%d", m.Port))
 	type cmd struct{ sub, payload string }
 	cmds := make(chan cmd, 10)
 	c := newTestClient(t, testConfig(t, t.TempDir(), g.url()), Options{OnCommand: func(sub string, p []byte) { cmds <- cmd{sub, string(p)} }})
@@ -380,13 +381,13 @@ func TestCommandsAndResubscribeAfterReconnect(t *testing.T) {
 			t.Fatalf("command %+v not received", want)
 		}
 	}
-	publishRaw(t, m.url(), "edged/pi-test/cmd/reload", "", false)
+	publishRaw(t, m.URL(), "edged/pi-test/cmd/reload", "", false)
 	expect(cmd{"reload", ""})
-	publishRaw(t, m.url(), "edged/pi-test/cmd/snapshot", `{"camera":"front"}`, false)
+	publishRaw(t, m.URL(), "edged/pi-test/cmd/snapshot", `{"camera":"front"}`, false)
 	expect(cmd{"snapshot", `{"camera":"front"}`})
 	// A command published retained runs once; the retained copy that the
 	// broker hands out on the next subscription is ignored.
-	publishRaw(t, m.url(), "edged/pi-test/cmd/reload", "retained", true)
+	publishRaw(t, m.URL(), "edged/pi-test/cmd/reload", "retained", true)
 	expect(cmd{"reload", "retained"})
 
 	// The connection drops (not the broker): the client reconnects and
@@ -396,29 +397,29 @@ func TestCommandsAndResubscribeAfterReconnect(t *testing.T) {
 	g.setOpen(true)
 	waitUntil(t, "reconnected", 15*time.Second, c.Connected)
 	time.Sleep(300 * time.Millisecond) // the subscription follows the connection
-	publishRaw(t, m.url(), "edged/pi-test/cmd/reload", "again", false)
+	publishRaw(t, m.URL(), "edged/pi-test/cmd/reload", "again", false)
 	expect(cmd{"reload", "again"})
 
 	// Broker restart: everything retained is gone; the client restores it.
-	m.stop()
+	m.Stop()
 	waitUntil(t, "disconnected", 10*time.Second, func() bool { return !c.Connected() })
 	if c.State() == StateConnected {
 		t.Fatal("still connected")
 	}
-	m.start()
+	m.Start()
 	waitUntil(t, "reconnected", 15*time.Second, c.Connected)
 	time.Sleep(300 * time.Millisecond)
-	publishRaw(t, m.url(), "edged/pi-test/cmd/snapshot", "after restart", false)
+	publishRaw(t, m.URL(), "edged/pi-test/cmd/snapshot", "after restart", false)
 	expect(cmd{"snapshot", "after restart"})
 	select {
 	case got := <-cmds:
 		t.Fatalf("unexpected command %+v", got)
 	default:
 	}
-	late := subscribe(t, m.url(), "edged/pi-test/status", "edged/pi-test/source/+/status")
+	late := testenv.Subscribe(t, m.URL(), false, "edged/pi-test/status", "edged/pi-test/source/+/status")
 	got := map[string]string{}
 	for len(got) < 2 {
-		msg, ok := late.next(5 * time.Second)
+		msg, ok := late.Next(5 * time.Second)
 		if !ok {
 			t.Fatalf("retained messages after broker restart: %v", got)
 		}
@@ -438,8 +439,8 @@ func TestCommandsAndResubscribeAfterReconnect(t *testing.T) {
 }
 
 func TestHomeAssistantDiscovery(t *testing.T) {
-	m := startMosquitto(t)
-	cfg := testConfig(t, t.TempDir(), m.url())
+	m := testenv.StartMosquitto(t)
+	cfg := testConfig(t, t.TempDir(), m.URL())
 	cfg.Discovery.Enabled = true
 	ents := []Entity{
 		BinarySensor("person", "Person", "detection", "person_detect", "label", "person", 30*time.Second, "occupancy"),
@@ -453,11 +454,11 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 		"homeassistant/sensor/pi-test/last_keyword/config",
 		"homeassistant/event/pi-test/keyword_event/config",
 	}
-	read := func(s *subscriber, retained bool) map[string]map[string]any {
+	read := func(s *testenv.Subscriber, retained bool) map[string]map[string]any {
 		t.Helper()
 		got := map[string]map[string]any{}
 		for len(got) < len(topics) {
-			msg, ok := s.next(5 * time.Second)
+			msg, ok := s.Next(5 * time.Second)
 			if !ok {
 				t.Fatalf("discovery configs: got %d of %d", len(got), len(topics))
 			}
@@ -477,10 +478,10 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 	}
 	var got map[string]map[string]any
 	waitUntil(t, "configs retained", 5*time.Second, func() bool {
-		s := subscribe(t, m.url(), "homeassistant/#")
-		defer s.c.Disconnect(0)
+		s := testenv.Subscribe(t, m.URL(), false, "homeassistant/#")
+		defer s.Client.Disconnect(0)
 		time.Sleep(100 * time.Millisecond)
-		if len(s.ch) < len(topics) {
+		if len(s.Messages) < len(topics) {
 			return false
 		}
 		got = read(s, true)
@@ -509,15 +510,15 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 	}
 
 	// Home Assistant restarts: its birth message makes us announce again.
-	live := subscribe(t, m.url(), "homeassistant/+/pi-test/+/config")
-	for len(live.ch) > 0 {
-		<-live.ch // the retained copies
+	live := testenv.Subscribe(t, m.URL(), false, "homeassistant/+/pi-test/+/config")
+	for len(live.Messages) > 0 {
+		<-live.Messages // the retained copies
 	}
 	time.Sleep(100 * time.Millisecond)
-	for len(live.ch) > 0 {
-		<-live.ch
+	for len(live.Messages) > 0 {
+		<-live.Messages
 	}
-	publishRaw(t, m.url(), "homeassistant/status", "online", false)
+	publishRaw(t, m.URL(), "homeassistant/status", "online", false)
 	again := read(live, false)
 	if len(again) != len(topics) {
 		t.Fatalf("re-sent %d configs", len(again))
@@ -529,7 +530,7 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		msg, ok := live.next(time.Until(deadline))
+		msg, ok := live.Next(time.Until(deadline))
 		if !ok {
 			t.Fatal("removed entity's config not cleared")
 		}
@@ -546,7 +547,7 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 }
 
 func TestEmbeddedBroker(t *testing.T) {
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	stop, err := StartEmbeddedBroker(ctx, addr, testLogger(t))
@@ -558,7 +559,7 @@ func TestEmbeddedBroker(t *testing.T) {
 		t.Error("a second broker on the same address started")
 	}
 	url := "tcp://" + addr
-	sub := subscribe(t, url, "edged/#")
+	sub := testenv.Subscribe(t, url, false, "edged/#")
 	c := newTestClient(t, testConfig(t, t.TempDir(), url), Options{})
 	waitUntil(t, "connected", 10*time.Second, c.Connected)
 	for i := range 5 {
@@ -568,7 +569,7 @@ func TestEmbeddedBroker(t *testing.T) {
 	}
 	var seqs []uint64
 	for len(seqs) < 5 {
-		msg, ok := sub.next(5 * time.Second)
+		msg, ok := sub.Next(5 * time.Second)
 		if !ok {
 			t.Fatalf("%d of 5 events through the embedded broker", len(seqs))
 		}
@@ -576,10 +577,10 @@ func TestEmbeddedBroker(t *testing.T) {
 			seqs = append(seqs, decodeEvent(t, msg).Seq)
 		}
 	}
-	checkNoGaps(t, seqs, 5)
+	testenv.CheckNoGaps(t, seqs, 5)
 	publishRaw(t, url, "edged/pi-test/x", "hello", true)
-	late := subscribe(t, url, "edged/pi-test/x")
-	if msg := late.waitFor("edged/pi-test/x", 5*time.Second); string(msg.Payload()) != "hello" || !msg.Retained() {
+	late := testenv.Subscribe(t, url, false, "edged/pi-test/x")
+	if msg := late.WaitFor("edged/pi-test/x", 5*time.Second); string(msg.Payload()) != "hello" || !msg.Retained() {
 		t.Errorf("retained message %q %v", msg.Payload(), msg.Retained())
 	}
 	stop()
@@ -588,7 +589,7 @@ func TestEmbeddedBroker(t *testing.T) {
 
 func TestNewStartsWithoutBroker(t *testing.T) {
 	dir := t.TempDir()
-	url := fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t))
+	url := fmt.Sprintf("tcp://127.0.0.1:%d", testenv.FreePort(t))
 	start := time.Now()
 	c := newTestClient(t, testConfig(t, dir, url), Options{})
 	if time.Since(start) > time.Second {

@@ -9,11 +9,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,119 +20,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 )
-
-// mosquitto is a broker the test runs on a free loopback port, with its
-// own config file and persistence off.
-type mosquitto struct {
-	t    testing.TB
-	bin  string
-	port int
-	conf string
-	logs *syncBuffer
-
-	mu  sync.Mutex
-	cmd *exec.Cmd
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func startMosquitto(t testing.TB) *mosquitto {
-	t.Helper()
-	bin := "/usr/sbin/mosquitto" // Debian's place, not on a normal user's PATH
-	if _, err := os.Stat(bin); err != nil {
-		bin = testenv.Program(t, "mosquitto")
-	}
-	m := &mosquitto{t: t, bin: bin, port: freePort(t), logs: &syncBuffer{}}
-	m.conf = filepath.Join(t.TempDir(), "mosquitto.conf")
-	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\nmax_queued_messages 100000\n", m.port)
-	if os.Geteuid() == 0 {
-		conf += "user root\n" // stay root: no privilege drop needed for a test broker
-	}
-	if err := os.WriteFile(m.conf, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	m.start()
-	t.Cleanup(func() {
-		m.stop()
-		if t.Failed() {
-			t.Logf("mosquitto log:\n%s", m.logs.String())
-		}
-	})
-	return m
-}
-
-func (m *mosquitto) url() string { return fmt.Sprintf("tcp://127.0.0.1:%d", m.port) }
-
-func (m *mosquitto) start() {
-	m.t.Helper()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.cmd != nil {
-		m.t.Fatal("mosquitto already running")
-	}
-	cmd := exec.Command(m.bin, "-c", m.conf)
-	cmd.Stdout, cmd.Stderr = m.logs, m.logs
-	dieWithParent(cmd)
-	if err := cmd.Start(); err != nil {
-		m.t.Fatal(err)
-	}
-	m.cmd = cmd
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", m.port), time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			m.t.Fatalf("mosquitto did not listen on %d: %v\n%s", m.port, err, m.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (m *mosquitto) stop() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.cmd == nil {
-		return
-	}
-	m.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { m.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		m.cmd.Process.Kill()
-		<-done
-	}
-	m.cmd = nil
-}
 
 // gate is a TCP proxy in front of a broker that the test can close: while
 // closed it accepts connections and drops them at once; closing it also
@@ -204,62 +89,9 @@ func (g *gate) serve() {
 	}
 }
 
-// subscriber is a plain paho client collecting messages.
-type subscriber struct {
-	t  testing.TB
-	c  mqtt.Client
-	ch chan mqtt.Message
-}
-
-var subCount atomic.Int64
-
-func subscribe(t testing.TB, broker string, topics ...string) *subscriber {
-	t.Helper()
-	s := &subscriber{t: t, ch: make(chan mqtt.Message, 100000)}
-	o := mqtt.NewClientOptions().AddBroker(broker).SetClientID(fmt.Sprintf("test-sub-%d-%d", os.Getpid(), subCount.Add(1))).
-		SetAutoReconnect(false).SetCleanSession(true).SetConnectTimeout(5 * time.Second)
-	s.c = mqtt.NewClient(o)
-	if tok := s.c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("subscriber connect: %v", tok.Error())
-	}
-	filters := map[string]byte{}
-	for _, tp := range topics {
-		filters[tp] = 1
-	}
-	if tok := s.c.SubscribeMultiple(filters, func(_ mqtt.Client, m mqtt.Message) { s.ch <- m }); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("subscribe: %v", tok.Error())
-	}
-	t.Cleanup(func() { s.c.Disconnect(0) })
-	return s
-}
-
-func (s *subscriber) next(timeout time.Duration) (mqtt.Message, bool) {
-	select {
-	case m := <-s.ch:
-		return m, true
-	case <-time.After(timeout):
-		return nil, false
-	}
-}
-
-// waitFor returns the first message on topic (others are discarded).
-func (s *subscriber) waitFor(topic string, timeout time.Duration) mqtt.Message {
-	s.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		m, ok := s.next(time.Until(deadline))
-		if !ok {
-			s.t.Fatalf("no message on %s within %v", topic, timeout)
-		}
-		if m.Topic() == topic {
-			return m
-		}
-	}
-}
-
 func publishRaw(t testing.TB, broker, topic string, payload string, retained bool) {
 	t.Helper()
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(fmt.Sprintf("test-pub-%d-%d", os.Getpid(), subCount.Add(1))))
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(testenv.ClientID("test-pub")))
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("connect: %v", tok.Error())
 	}
@@ -321,36 +153,12 @@ func waitUntil(t testing.TB, what string, timeout time.Duration, cond func() boo
 	}
 }
 
-// checkNoGaps checks that seqs arrive in order: each is at most one above
-// the highest seen so far (duplicates allowed, gaps not), and that every
-// seq from 1 to last was seen.
-func checkNoGaps(t testing.TB, seqs []uint64, last uint64) {
-	t.Helper()
-	var high uint64
-	seen := map[uint64]bool{}
-	dups := 0
-	for i, s := range seqs {
-		if s > high+1 {
-			t.Fatalf("gap: seq %d arrived (message %d) after at most %d", s, i, high)
-		}
-		if seen[s] {
-			dups++
-		}
-		seen[s] = true
-		high = max(high, s)
-	}
-	if high != last || len(seen) != int(last) {
-		t.Fatalf("saw %d distinct seqs up to %d, want 1..%d", len(seen), high, last)
-	}
-	t.Logf("%d messages, seqs 1..%d, %d duplicates", len(seqs), last, dups)
-}
-
 // helperEnv runs this test binary as a helper process (see TestHelperProcess).
 func helperCmd(t testing.TB, mode string, env ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.v")
 	cmd.Env = append(os.Environ(), append([]string{"EDGED_PUBLISH_HELPER=" + mode}, env...)...)
 	cmd.Stderr = os.Stderr
-	dieWithParent(cmd)
+	testenv.DieWithParent(cmd)
 	return cmd
 }
 
