@@ -1,8 +1,9 @@
-// Package archtest runs the test suites of edged's CPU-independent packages
-// on the ARM architectures edged ships for, under qemu-user: the kernels'
-// integer arithmetic, the reader's bounds checks and unsafe typed views must
-// hold on 32-bit ARM (GOARM 6 and 7) and on arm64, not only on the machine
-// the tests were written on.
+// Package archtest runs the test suites of edged's packages on the ARM
+// architectures edged ships for, under qemu-user: the kernels' integer
+// arithmetic, the reader's bounds checks and unsafe typed views, the
+// outbox's file format and the V4L2 structures must hold on 32-bit ARM
+// (GOARM 6 and 7) and on arm64, not only on the machine the tests were
+// written on.
 //
 // It cross-compiles each package's test binary and runs it under
 // qemu-aarch64 or qemu-arm (Debian's qemu-user) with -test.short. It takes
@@ -22,22 +23,29 @@ import (
 	"github.com/edged/edged/internal/testenv"
 )
 
-// packages are the packages whose tests must pass on every target: pure Go,
-// no cgo, no installed programs.
-var packages = []string{"./internal/quantize", "./internal/runtime"}
+// allPackages are the packages without cgo: their whole test suites run on
+// arm64 and armv7. (cmd/edged's tests build and run the edged binary with
+// the host's toolchain, so they test what the other packages test again.)
+var allPackages = []string{
+	"./internal/quantize", "./internal/runtime", "./internal/runtime/flexbuffers",
+	"./internal/pipeline", "./internal/sensors", "./internal/publish",
+	"./internal/config", "./internal/daemon",
+}
 
 type target struct {
-	name   string
-	goarch string
-	goarm  string
-	qemu   string
-	cpu    string
+	name     string
+	goarch   string
+	goarm    string
+	qemu     string
+	cpu      string
+	packages []string
 }
 
 var targets = []target{
-	{"arm64", "arm64", "", "qemu-aarch64", "cortex-a72"},
-	{"armv7", "arm", "7", "qemu-arm", "cortex-a7"},
-	{"armv6", "arm", "6", "qemu-arm", "arm1176"},
+	{"arm64", "arm64", "", "qemu-aarch64", "cortex-a72", allPackages},
+	{"armv7", "arm", "7", "qemu-arm", "cortex-a7", allPackages},
+	// ARMv6 (Pi 1, Zero): the arithmetic, on the oldest core edged supports.
+	{"armv6", "arm", "6", "qemu-arm", "arm1176", []string{"./internal/quantize", "./internal/runtime"}},
 }
 
 func TestUnderEmulation(t *testing.T) {
@@ -52,7 +60,7 @@ func TestUnderEmulation(t *testing.T) {
 	bin := t.TempDir()
 	for _, tg := range targets {
 		qemu := testenv.Program(t, tg.qemu)
-		for _, pkg := range packages {
+		for _, pkg := range tg.packages {
 			name := tg.name + "/" + strings.TrimPrefix(pkg, "./internal/")
 			t.Run(name, func(t *testing.T) {
 				exe := filepath.Join(bin, strings.ReplaceAll(name, "/", "-")+".test")
@@ -65,7 +73,7 @@ func TestUnderEmulation(t *testing.T) {
 				start := time.Now()
 				run := exec.Command(qemu, "-cpu", tg.cpu, exe, "-test.short", "-test.timeout", "20m")
 				run.Dir = filepath.Join(root, pkg)
-				run.Env = append(os.Environ(), "EDGED_TESTDATA="+shared)
+				run.Env = append(os.Environ(), "EDGED_TESTDATA="+shared, "EDGED_TEST_EXEC_WRAPPER="+qemu+" -cpu "+tg.cpu)
 				var out bytes.Buffer
 				run.Stdout, run.Stderr = &out, &out
 				err := run.Run()

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/edged/edged/internal/testenv"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -476,6 +477,17 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 		}
 		return got
 	}
+	// peek drains the messages waiting in s and puts them back.
+	peek := func(s *testenv.Subscriber) []mqtt.Message {
+		var msgs []mqtt.Message
+		for len(s.Messages) > 0 {
+			msgs = append(msgs, <-s.Messages)
+		}
+		for _, m := range msgs {
+			s.Messages <- m
+		}
+		return msgs
+	}
 	var got map[string]map[string]any
 	waitUntil(t, "configs retained", 5*time.Second, func() bool {
 		s := testenv.Subscribe(t, m.URL(), false, "homeassistant/#")
@@ -483,6 +495,14 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		if len(s.Messages) < len(topics) {
 			return false
+		}
+		// On a slow machine the subscription can land while the configs
+		// are still being published: they then arrive live, not retained.
+		// Only a subscriber that came after them sees them all retained.
+		for _, msg := range peek(s) {
+			if !msg.Retained() && msg.Topic() != "homeassistant/status" {
+				return false
+			}
 		}
 		got = read(s, true)
 		return true

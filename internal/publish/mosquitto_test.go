@@ -155,7 +155,7 @@ func waitUntil(t testing.TB, what string, timeout time.Duration, cond func() boo
 
 // helperEnv runs this test binary as a helper process (see TestHelperProcess).
 func helperCmd(t testing.TB, mode string, env ...string) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.v")
+	cmd := testenv.SelfCommand("-test.run=^TestHelperProcess$", "-test.v")
 	cmd.Env = append(os.Environ(), append([]string{"EDGED_PUBLISH_HELPER=" + mode}, env...)...)
 	cmd.Stderr = os.Stderr
 	testenv.DieWithParent(cmd)

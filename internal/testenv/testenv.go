@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -74,4 +75,15 @@ func missing(t testing.TB, format string, args ...any) {
 		t.Fatalf(format+" (CI is set: this is a failure, not a skip)", args...)
 	}
 	t.Skipf(format, args...)
+}
+
+// SelfCommand runs this test binary again (the helper-process pattern). When
+// the tests themselves run under an emulator (internal/archtest sets
+// EDGED_TEST_EXEC_WRAPPER to e.g. "qemu-aarch64 -cpu cortex-a72"), the
+// child runs under it too.
+func SelfCommand(args ...string) *exec.Cmd {
+	if w := strings.Fields(os.Getenv("EDGED_TEST_EXEC_WRAPPER")); len(w) > 0 {
+		return exec.Command(w[0], append(append(w[1:], os.Args[0]), args...)...)
+	}
+	return exec.Command(os.Args[0], args...)
 }
