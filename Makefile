@@ -8,7 +8,7 @@ LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 FUZZTIME  ?= 10m
 TESTDATA  ?= $(or $(EDGED_TESTDATA),../shared/testdata)
 
-.PHONY: help build test unit emulated lint fmt generate check-generated cross bench fuzz clean
+.PHONY: help build test unit emulated lint fmt generate check-generated cross deb bench fuzz clean
 
 help:
 	@echo "make build      build ./edged for this machine"
@@ -18,6 +18,7 @@ help:
 	@echo "make lint       gofmt, go vet, staticcheck"
 	@echo "make generate   regenerate the TFLite schema reader (needs flatc 2.0.8)"
 	@echo "make cross      static binaries for arm64, armv7, armv6, amd64 in dist/"
+	@echo "make deb        those binaries as .deb packages in dist/"
 	@echo "make bench      kernel benchmarks and edged bench on the reference models"
 	@echo "make fuzz       fuzz the model reader for FUZZTIME (default 10m)"
 
@@ -49,6 +50,9 @@ check-generated: generate
 
 cross:
 	VERSION=$(VERSION) COMMIT=$(COMMIT) scripts/cross-build.sh
+
+deb:
+	VERSION=$(VERSION) COMMIT=$(COMMIT) scripts/package-deb.sh
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
