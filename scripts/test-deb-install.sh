@@ -10,6 +10,8 @@ deb=${1:-$(ls -t dist/edged_*_amd64.deb | head -1)}
 fail() { echo "test-deb-install: FAIL: $*" >&2; exit 1; }
 echo "test-deb-install: $deb"
 
+# Leftovers of an interrupted earlier run would hide what this install does.
+dpkg -P edged >/dev/null 2>&1 || true
 contents=$(dpkg-deb --contents "$deb")
 for f in ./usr/bin/edged ./lib/systemd/system/edged.service ./etc/edged/edged.yaml ./usr/share/doc/edged/README.md; do
 	grep -q " $f\$" <<<"$contents" || fail "$f is not in the package"
@@ -23,7 +25,9 @@ id -nG edged | tr ' ' '\n' | grep -qx audio || fail "edged is not in the audio g
 [ "$(stat -c %U /var/lib/edged)" = edged ] || fail "/var/lib/edged is not owned by edged"
 [ -e /etc/systemd/system/multi-user.target.wants/edged.service ] || fail "the unit is not enabled"
 if [ -d /run/systemd/system ] && systemctl is-active --quiet edged; then fail "the unit was started on install"; fi
-/usr/bin/edged version | grep -q "^edged " || fail "edged version"
+version=$(/usr/bin/edged version) || fail "edged version"
+grep -q "^edged " <<<"$version" || fail "edged version printed: $version"
+echo "$version"
 /usr/bin/edged run --config /etc/edged/edged.yaml --check
 
 # Run the installed binary as the edged user with the packaged configuration
