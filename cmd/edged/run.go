@@ -149,7 +149,8 @@ func newLogger(c config.Log, w io.Writer) (*zap.Logger, error) {
 }
 
 // simulatorConfig is the built-in configuration of `edged run --simulate`:
-// on any machine it reports motion in a synthetic scene; with the reference
+// on any machine it reports motion in a synthetic scene (a figure walks
+// across for 8 s every 16 s); with the reference
 // models and recordings (EDGED_TESTDATA, or ../shared/testdata from the
 // working directory) it also spots keywords in the recordings, played a
 // second apart in a loop, and detects people in two pictures shown in turn.
@@ -178,8 +179,8 @@ func simulatorConfig(stderr io.Writer) (*config.Config, error) {
 	c.Device = config.Device{ID: "edged-sim", Name: "edged simulator"}
 	c.StateDir = state
 	c.Simulate = true
-	c.Sources = []sensors.SourceConfig{{Name: "shapes", Type: sensors.TypeCamera, Synthetic: sensors.SceneShapes, Width: 320, Height: 240, FPS: 5}}
-	c.Pipelines = []config.Pipeline{{Name: "motion", Kind: config.KindMotion, Source: "shapes"}}
+	c.Sources = []sensors.SourceConfig{{Name: "scene", Type: sensors.TypeCamera, Synthetic: sensors.SceneVisits, Width: 320, Height: 240, FPS: 5}}
+	c.Pipelines = []config.Pipeline{{Name: "motion", Kind: config.KindMotion, Source: "scene"}}
 
 	if have("models/micro_speech_quantized.tflite", "models/audio_preprocessor_int8.tflite", "models/micro_speech_labels.txt", "inputs/yes_1000ms.wav", "inputs/no_1000ms.wav") {
 		clips := filepath.Join(state, "clips")

@@ -126,9 +126,13 @@ const (
 	ScenePerson = "person"
 	// SceneStatic: the shapes scene frozen; nothing ever moves.
 	SceneStatic = "static"
+	// SceneVisits: every 16 s a person-like silhouette walks across for
+	// 8 s, then the scene is empty and still for 8 s (motion comes and
+	// goes, for the simulator's motion events).
+	SceneVisits = "visits"
 )
 
-var sceneNames = []string{SceneShapes, ScenePerson, SceneStatic}
+var sceneNames = []string{SceneShapes, ScenePerson, SceneStatic, SceneVisits}
 
 func parseScene(s string) (string, error) {
 	for _, n := range sceneNames {
@@ -170,13 +174,14 @@ func (c *synthCamera) Run(ctx context.Context, emit func(*Frame)) error {
 
 // Scene geometry, shared with the tests.
 const (
-	sceneBackground = 110 // shapes: gray background (at mid height)
-	sceneRectLuma   = 230
-	sceneDiscLuma   = 40
-	scenePersonBG   = 170
-	scenePersonLuma = 35
-	scenePeriod     = 8.0 // seconds for one sweep across and back (shapes)
-	scenePersonPer  = 12.0
+	sceneBackground  = 110 // shapes: gray background (at mid height)
+	sceneRectLuma    = 230
+	sceneDiscLuma    = 40
+	scenePersonBG    = 170
+	scenePersonLuma  = 35
+	scenePeriod      = 8.0 // seconds for one sweep across and back (shapes)
+	scenePersonPer   = 12.0
+	sceneVisitPeriod = 16.0 // visits: 8 s walking, 8 s empty
 )
 
 // triangle maps t to 0..1..0 over period.
@@ -207,6 +212,16 @@ func renderScene(scene string, t float64, w, h int, y []byte) {
 			y[i] = scenePersonBG
 		}
 		renderPerson(t, w, h, y)
+		return
+	case SceneVisits:
+		for i := range y {
+			y[i] = scenePersonBG
+		}
+		if phase := math.Mod(t, sceneVisitPeriod); phase < sceneVisitPeriod/2 {
+			// One walk from the left edge to the right: the first half of
+			// the person scene's back-and-forth.
+			renderPerson(phase/(sceneVisitPeriod/2)*scenePersonPer/2, w, h, y)
+		}
 		return
 	case SceneStatic:
 		t = 0

@@ -406,3 +406,38 @@ func FuzzWithDHT(f *testing.F) {
 		}
 	})
 }
+
+// TestVisitsSceneComesAndGoes: the visits scene moves while the silhouette
+// walks (first half of each period) and is empty and still otherwise.
+func TestVisitsSceneComesAndGoes(t *testing.T) {
+	const w, h = 64, 48
+	at := func(tm float64) []byte {
+		y := make([]byte, w*h)
+		renderScene(SceneVisits, tm, w, h, y)
+		return y
+	}
+	diff := func(a, b []byte) int {
+		n := 0
+		for i := range a {
+			if a[i] != b[i] {
+				n++
+			}
+		}
+		return n
+	}
+	if d := diff(at(2), at(2.5)); d < 20 {
+		t.Errorf("only %d pixels change while the person walks", d)
+	}
+	empty := at(9)
+	if d := diff(empty, at(15.9)); d != 0 {
+		t.Errorf("%d pixels change while the scene is empty", d)
+	}
+	for _, v := range empty {
+		if v != scenePersonBG {
+			t.Fatal("the empty scene is not plain background")
+		}
+	}
+	if d := diff(at(1), at(17)); d != 0 {
+		t.Errorf("the scene does not repeat every %v s (%d pixels differ)", sceneVisitPeriod, d)
+	}
+}
