@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -443,4 +445,68 @@ func TestSystemdUnit(t *testing.T) {
 			t.Errorf("the unit lacks %s", want)
 		}
 	}
+}
+
+// TestRunMetricsAndHealth checks /metrics and /healthz while the daemon runs.
+func TestRunMetricsAndHealth(t *testing.T) {
+	t.Parallel()
+	m := testenv.StartMosquitto(t)
+	dir := t.TempDir()
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	cfg := filepath.Join(dir, "edged.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+device: {id: observed}
+state_dir: %s
+http: {listen: "%s"}
+mqtt: {brokers: [%s]}
+sources: [{name: scene, type: camera, synthetic: shapes, width: 160, height: 120, fps: 10}]
+pipelines: [{name: motion, kind: motion, source: scene}]
+`, filepath.Join(dir, "state"), addr, m.URL())), 0o644)
+	d := startDaemon(t, "--config", cfg)
+	d.waitLog("serving /metrics", 20*time.Second)
+	get := func(path string) string {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %s", path, resp.Status)
+		}
+		return string(b)
+	}
+	// The synthetic shapes move from the first frame, so a motion event
+	// follows within a few frames; poll until it shows in the counters.
+	wants := []string{`edged_frames_total{source="scene"}`, `edged_events_total{kind="motion",pipeline="motion"}`,
+		`edged_source_up{source="scene"} 1`, "edged_mqtt_outbox_events", "edged_mqtt_connected 1"}
+	var missing []string
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		metrics := get("/metrics")
+		missing = missing[:0]
+		for _, want := range wants {
+			if !strings.Contains(metrics, want) {
+				missing = append(missing, want)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(missing) > 0 {
+		t.Errorf("/metrics lacks %s", strings.Join(missing, ", "))
+	}
+	var h struct {
+		Status  string                            `json:"status"`
+		Broker  string                            `json:"broker"`
+		Sources map[string]struct{ State string } `json:"sources"`
+	}
+	if err := json.Unmarshal([]byte(get("/healthz")), &h); err != nil {
+		t.Fatal(err)
+	}
+	if h.Status != "ok" || h.Broker != "connected" || h.Sources["scene"].State != "running" {
+		t.Errorf("/healthz: %+v", h)
+	}
+	d.stop()
 }
