@@ -161,11 +161,11 @@ func OpenBackend(m *Model, opts SelectOptions) (*Selection, error) {
 	case sel.DelegateTime < sel.Int8Time:
 		sel.Backend = b
 		sel.Reason = fmt.Sprintf("auto: %s (agrees within %d steps and is faster: %v against %v for int8)",
-			b.Name(), sel.MaxSteps, sel.DelegateTime, sel.Int8Time)
+			b.Name(), sel.MaxSteps, sel.DelegateTime.Round(time.Microsecond), sel.Int8Time.Round(time.Microsecond))
 	default:
 		b.Close()
 		sel.Reason = fmt.Sprintf("auto: int8 (%s agrees within %d steps but is slower: %v against %v for int8)",
-			b.Name(), sel.MaxSteps, sel.DelegateTime, sel.Int8Time)
+			b.Name(), sel.MaxSteps, sel.DelegateTime.Round(time.Microsecond), sel.Int8Time.Round(time.Microsecond))
 	}
 	return sel, nil
 }
