@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/edged/edged/internal/runtime/tflite"
 )
 
 // Backend runs one model: the pure-Go Interpreter, or a delegate such as
@@ -152,3 +154,7 @@ func CheckBackendName(name string) error {
 	}
 	return fmt.Errorf("unknown backend %q (one of %s)", name, strings.Join(BackendNames, ", "))
 }
+
+// OptionsType is the type of the builtin options the operator carries
+// (BuiltinOptionsNONE when it has none).
+func (o *Operator) OptionsType() tflite.BuiltinOptions { return o.optionsType }

@@ -55,6 +55,40 @@ var parserOps = map[tflite.BuiltinOperator]bool{
 	tflite.BuiltinOperatorUNPACK:                  true,
 }
 
+// parserOptions are the builtin options Arm NN 20.08's parser reads for an
+// operator without checking they are there: a model whose operator lacks
+// them (TFLite's converter always writes them; hand-built models may not)
+// would crash it.
+var parserOptions = map[tflite.BuiltinOperator]tflite.BuiltinOptions{
+	tflite.BuiltinOperatorADD:                     tflite.BuiltinOptionsAddOptions,
+	tflite.BuiltinOperatorAVERAGE_POOL_2D:         tflite.BuiltinOptionsPool2DOptions,
+	tflite.BuiltinOperatorCONCATENATION:           tflite.BuiltinOptionsConcatenationOptions,
+	tflite.BuiltinOperatorCONV_2D:                 tflite.BuiltinOptionsConv2DOptions,
+	tflite.BuiltinOperatorDEPTHWISE_CONV_2D:       tflite.BuiltinOptionsDepthwiseConv2DOptions,
+	tflite.BuiltinOperatorDIV:                     tflite.BuiltinOptionsDivOptions,
+	tflite.BuiltinOperatorFULLY_CONNECTED:         tflite.BuiltinOptionsFullyConnectedOptions,
+	tflite.BuiltinOperatorL2_NORMALIZATION:        tflite.BuiltinOptionsL2NormOptions,
+	tflite.BuiltinOperatorLEAKY_RELU:              tflite.BuiltinOptionsLeakyReluOptions,
+	tflite.BuiltinOperatorMAX_POOL_2D:             tflite.BuiltinOptionsPool2DOptions,
+	tflite.BuiltinOperatorMEAN:                    tflite.BuiltinOptionsReducerOptions,
+	tflite.BuiltinOperatorMUL:                     tflite.BuiltinOptionsMulOptions,
+	tflite.BuiltinOperatorPACK:                    tflite.BuiltinOptionsPackOptions,
+	tflite.BuiltinOperatorRESIZE_BILINEAR:         tflite.BuiltinOptionsResizeBilinearOptions,
+	tflite.BuiltinOperatorRESIZE_NEAREST_NEIGHBOR: tflite.BuiltinOptionsResizeNearestNeighborOptions,
+	tflite.BuiltinOperatorSOFTMAX:                 tflite.BuiltinOptionsSoftmaxOptions,
+	tflite.BuiltinOperatorSPLIT:                   tflite.BuiltinOptionsSplitOptions,
+	tflite.BuiltinOperatorSPLIT_V:                 tflite.BuiltinOptionsSplitVOptions,
+	tflite.BuiltinOperatorSQUEEZE:                 tflite.BuiltinOptionsSqueezeOptions,
+	tflite.BuiltinOperatorSTRIDED_SLICE:           tflite.BuiltinOptionsStridedSliceOptions,
+	tflite.BuiltinOperatorSUB:                     tflite.BuiltinOptionsSubOptions,
+	tflite.BuiltinOperatorTRANSPOSE_CONV:          tflite.BuiltinOptionsTransposeConvOptions,
+	tflite.BuiltinOperatorUNPACK:                  tflite.BuiltinOptionsUnpackOptions,
+}
+
+// optionalBias are the operators whose third input (the bias) Arm NN takes
+// as omitted.
+var optionalBias = map[tflite.BuiltinOperator]bool{}
+
 // parserCustomOps are the custom operators it reads.
 var parserCustomOps = map[string]bool{"TFLite_Detection_PostProcess": true}
 
@@ -86,6 +120,21 @@ func Check(m *runtime.Model) error {
 	}
 	if len(missing) > 0 {
 		return &UnsupportedError{fmt.Sprintf("Arm NN 20.08 lacks the operator(s) %s", strings.Join(missing, ", "))}
+	}
+	for i := range g.Operators {
+		op := &g.Operators[i]
+		if want, ok := parserOptions[op.Code.Builtin]; ok && op.OptionsType() != want {
+			return &UnsupportedError{fmt.Sprintf("operator %d (%s) has no %s, which Arm NN 20.08's parser reads unchecked",
+				i, op.Code.Name(), tflite.EnumNamesBuiltinOptions[want])}
+		}
+		if op.Code.Builtin == tflite.BuiltinOperatorCUSTOM && len(op.CustomOptions) == 0 {
+			return &UnsupportedError{fmt.Sprintf("operator %d (%s) has no custom options, which Arm NN 20.08's parser reads unchecked", i, op.Code.Name())}
+		}
+		for j, in := range op.Inputs {
+			if in < 0 && !(j == 2 && optionalBias[op.Code.Builtin]) {
+				return &UnsupportedError{fmt.Sprintf("operator %d (%s) omits input %d, which Arm NN 20.08 cannot take", i, op.Code.Name(), j)}
+			}
+		}
 	}
 	for i := range g.Tensors {
 		if t := &g.Tensors[i]; t.IsVariable {
