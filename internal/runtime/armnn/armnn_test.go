@@ -36,19 +36,35 @@ var agreementCases = []string{
 }
 
 // driftCases are inputs on which Arm NN's floating-point requantization
-// drifts further from TFLM's fixed point than the default tolerance (Arm NN
-// 20.08 CpuRef on x86-64: bird 7 steps, grace_hopper 4, random features 4;
-// always in the largest scores, after the softmax amplified a small logit
-// difference). They must still agree on the top class and stay within
-// driftBound steps; runtime.OpenBackend's auto would refuse Arm NN for a
-// model whose check inputs drifted this far.
-var driftCases = []string{
-	"mobilenet_v1_0.25_128_bird",
-	"mobilenet_v1_0.25_128_grace_hopper",
-	"micro_speech_quantized_random_seed1",
+// drifts further from TFLM's fixed point than the default tolerance, per
+// compute backend, measured with Debian's Arm NN 20.08: CpuRef on x86-64
+// (mobilenet's bird 7 steps, grace_hopper 4, random speech features 4) and
+// CpuAcc on arm64 under qemu (person_detect: no_person 15 steps, random
+// inputs 8 and 5; the per-channel int8 depthwise convolutions requantize
+// differently). The drift is in the largest scores, after the softmax
+// amplified a small logit difference. These must still agree on the top
+// class and stay within driftBound steps; runtime.OpenBackend's auto
+// refuses Arm NN for a model whose check inputs drift this far (which is
+// what it does with person_detect on CpuAcc).
+var driftCases = map[string][]string{
+	"CpuRef": {"mobilenet_v1_0.25_128_bird", "mobilenet_v1_0.25_128_grace_hopper", "micro_speech_quantized_random_seed1"},
+	"CpuAcc": {"person_detect_no_person", "person_detect_random_seed1", "person_detect_random_seed2"},
 }
 
-const driftBound = 8
+const driftBound = 16
+
+// allCases are every golden case the tests run through Arm NN.
+var allCases = slices.Compact(slices.Sorted(slices.Values(slices.Concat(agreementCases, driftCases["CpuRef"], driftCases["CpuAcc"]))))
+
+// drifts reports whether name is a drift case on the backend b ("armnn/CpuAcc").
+func drifts(b runtime.Backend, name string) bool {
+	for backend, cases := range driftCases {
+		if strings.Contains(b.Name(), backend) && slices.Contains(cases, name) {
+			return true
+		}
+	}
+	return false
+}
 
 func goldenCase(t *testing.T, name string) *testenv.GoldenCase {
 	t.Helper()
@@ -76,8 +92,7 @@ func TestComputeBackends(t *testing.T) {
 }
 
 func TestGoldenAgreement(t *testing.T) {
-	for _, name := range append(append([]string(nil), agreementCases...), driftCases...) {
-		drift := slices.Contains(driftCases, name)
+	for _, name := range allCases {
 		t.Run(name, func(t *testing.T) {
 			c := goldenCase(t, name)
 			m, err := runtime.LoadModelFile(c.ModelPath)
@@ -118,7 +133,7 @@ func TestGoldenAgreement(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if drift {
+			if drifts(b, name) {
 				if steps > driftBound || argmax(it.Outputs()[0]) != argmax(b.Outputs()[0]) {
 					t.Fatalf("%s on %s: %d steps from int8 (bound %d), top class %d against %d", b.Name(), name, steps, driftBound,
 						argmax(b.Outputs()[0]), argmax(it.Outputs()[0]))
@@ -244,11 +259,11 @@ func TestAutoMeasuresAndAgrees(t *testing.T) {
 	if !sel.Measured || sel.Trials < 1 || sel.Int8Time <= 0 || sel.DelegateTime <= 0 || !strings.HasPrefix(sel.Delegate, "armnn/") {
 		t.Fatalf("not measured: %+v", sel)
 	}
-	if !sel.Agrees {
-		t.Fatalf("person_detect on random inputs disagrees: %s", sel.Reason)
+	if !sel.Agrees && strings.Contains(sel.Delegate, "CpuRef") {
+		t.Fatalf("person_detect on random inputs disagrees on CpuRef: %s", sel.Reason)
 	}
 	want := runtime.BackendInt8
-	if sel.DelegateTime < sel.Int8Time {
+	if sel.Agrees && sel.DelegateTime < sel.Int8Time {
 		want = sel.Delegate
 	}
 	if sel.Backend.Name() != want {
