@@ -49,7 +49,7 @@ lint-armnn:
 	$(STATICCHECK) -tags armnn ./...
 
 test-armnn: lint-armnn
-	$(GO) test -count=1 -tags armnn ./internal/runtime/armnn/... ./internal/runtime/ ./cmd/edged/
+	$(GO) test -count=1 -tags armnn ./internal/runtime/armnn/... ./cmd/edged/
 
 fmt:
 	gofmt -w .
