@@ -380,3 +380,52 @@ func TestNotes(t *testing.T) {
 		t.Fatalf("%d notes: %v", len(b.Notes), b.Notes)
 	}
 }
+
+// Models on the shared Arm NN runtime run at the same time from several
+// goroutines, each on its own Backend, and give the answers they give
+// alone.
+func TestConcurrentModels(t *testing.T) {
+	var models []*runtime.Model
+	for _, name := range []string{"hello_world_int8.tflite", "micro_speech_quantized.tflite"} {
+		m, err := runtime.LoadModelFile(testenv.SharedFile(t, "models/"+name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		models = append(models, m)
+	}
+	errs := make(chan error, 6)
+	for g := range 6 {
+		m := models[g%len(models)]
+		go func() {
+			b, err := Open(m)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer b.Close()
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			runtime.FillRandom(rng, b.Inputs()[0])
+			if err := b.Invoke(); err != nil {
+				errs <- err
+				return
+			}
+			want := append([]byte(nil), b.Outputs()[0].Bytes()...)
+			for range 30 {
+				if err := b.Invoke(); err != nil {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(b.Outputs()[0].Bytes(), want) {
+					errs <- errors.New("output changed between invocations of the same input")
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 6 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
