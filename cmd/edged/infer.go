@@ -17,13 +17,14 @@ import (
 )
 
 func runInfer(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("infer", "--model M --input FILE [--input FILE]... --output-dir DIR [--reset-each]", stderr)
+	fs := newFlagSet("infer", "--model M --input FILE [--input FILE]... --output-dir DIR [--reset-each] [--backend int8|armnn|auto]", stderr)
 	modelPath := fs.String("model", "", "the .tflite model to run (required)")
 	var inputs stringList
 	fs.Var(&inputs, "input", "raw little-endian bytes of one input tensor, in subgraph input order; repeat per input.\nA file may hold K records back to back: the model then runs K times, state carried over")
 	outDir := fs.String("output-dir", "", "directory for output_<i>.bin, one per subgraph output (required)")
 	resetEach := fs.Bool("reset-each", false, "reset variable tensors (RNN state) before every record")
 	topK := fs.Int("top", 5, "how many of each output's largest values to print")
+	backend := fs.String("backend", runtime.BackendInt8, backendFlagHelp)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -34,10 +35,15 @@ func runInfer(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	it, err := runtime.NewInterpreter(m, nil)
+	sel, err := openBackend(m, *backend, stderr, "edged infer")
 	if err != nil {
+		if _, ok := err.(*usageError); ok {
+			return err
+		}
 		return fmt.Errorf("%s: %w", *modelPath, err)
 	}
+	it := sel.Backend
+	defer it.Close()
 	if len(inputs) != len(it.Inputs()) {
 		return usagef("%d --input files given; %s has %d inputs: %s", len(inputs), *modelPath, len(it.Inputs()), describeTensors(it.Inputs()))
 	}
@@ -108,7 +114,7 @@ func runInfer(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	summary := inferSummary{Model: *modelPath, Records: records, InvokeMicros: float64(total.Nanoseconds()) / 1e3 / float64(records)}
+	summary := inferSummary{Model: *modelPath, Backend: it.Name(), Fallback: sel.Fallback, Records: records, InvokeMicros: float64(total.Nanoseconds()) / 1e3 / float64(records)}
 	for i, t := range it.Outputs() {
 		summary.Outputs = append(summary.Outputs, describeOutput(i, t, filepath.Join(*outDir, fmt.Sprintf("output_%d.bin", i)), *topK))
 	}
@@ -119,6 +125,8 @@ func runInfer(args []string, stdout, stderr io.Writer) error {
 
 type inferSummary struct {
 	Model        string          `json:"model"`
+	Backend      string          `json:"backend"`
+	Fallback     string          `json:"fallback,omitempty"`
 	Records      int             `json:"records"`
 	InvokeMicros float64         `json:"invoke_us_mean"`
 	Outputs      []outputSummary `json:"outputs"`

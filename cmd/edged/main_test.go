@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	edgedBin = filepath.Join(dir, "edged")
-	build := exec.Command("go", "build", "-o", edgedBin, ".")
+	build := exec.Command("go", "build", "-tags", strings.Join(testBuildTags, ","), "-o", edgedBin, ".")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building edged:", err)

@@ -50,6 +50,17 @@ func runVersion(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "platform  %s/%s\n", goruntime.GOOS, arch)
 	fmt.Fprintf(stdout, "go        %s\n", goruntime.Version())
 	fmt.Fprintf(stdout, "backends  int8 (pure Go reference kernels, %d operators)\n", len(runtime.SupportedOps()))
+	delegates := runtime.Delegates()
+	for _, d := range delegates {
+		desc := d.Name
+		if d.Describe != nil {
+			desc += " (" + d.Describe() + ")"
+		}
+		fmt.Fprintf(stdout, "          %s\n", desc)
+	}
+	if len(delegates) == 0 {
+		fmt.Fprintf(stdout, "          (no delegates: Arm NN is in the edged-armnn builds)\n")
+	}
 	return nil
 }
 

@@ -128,7 +128,23 @@ type Pipeline struct {
 	Gate     string  `yaml:"gate"`
 	LED      string  `yaml:"led"`
 	Optional bool    `yaml:"optional"`
+	// Backend runs the model: auto (measure at load, keep the faster of
+	// the pure-Go kernels and Arm NN that agrees), int8 or armnn.
+	Backend string `yaml:"backend"`
+	// Tolerance is how many quantization steps a delegate's outputs may
+	// differ from the pure-Go kernels' for auto to keep it (default 3; 0:
+	// bit-exact).
+	Tolerance *int `yaml:"tolerance"`
 }
+
+// Backends a pipeline may ask for.
+const (
+	BackendAuto  = "auto"
+	BackendInt8  = "int8"
+	BackendArmNN = "armnn"
+	// DefaultTolerance matches the runtime's DefaultTolerance.
+	DefaultTolerance = 3
+)
 
 // Motion configures motion gating.
 type Motion struct {
@@ -157,6 +173,13 @@ func Default() *Config {
 }
 
 func (p *Pipeline) applyDefaults() {
+	if p.Backend == "" {
+		p.Backend = BackendAuto
+	}
+	if p.Tolerance == nil {
+		tol := DefaultTolerance
+		p.Tolerance = &tol
+	}
 	switch p.Kind {
 	case KindPerson:
 		if p.Threshold == 0 {

@@ -120,6 +120,14 @@ func (c *Config) validatePipeline(key string, pl *Pipeline, sources map[string]*
 			p.add(key+"."+field, "%v", err)
 		}
 	}
+	switch pl.Backend {
+	case BackendAuto, BackendInt8, BackendArmNN:
+	default:
+		p.add(key+".backend", "%q is not auto, int8 or armnn", pl.Backend)
+	}
+	if pl.Tolerance != nil && (*pl.Tolerance < 0 || *pl.Tolerance > 255) {
+		p.add(key+".tolerance", "%d is not between 0 and 255 quantization steps", *pl.Tolerance)
+	}
 	switch pl.Kind {
 	case KindKeyword:
 		if src != nil && src.Type != sensors.TypeMicrophone {

@@ -59,6 +59,8 @@ type generation struct {
 	wg     sync.WaitGroup
 	names  []string // sources, for clearing their status
 	leds   []*sensors.LED
+	// closers release the pipelines' model backends once they stopped.
+	closers []func()
 }
 
 // Start starts edged with cfg: publisher, sources and pipelines. Wait then
@@ -212,6 +214,9 @@ func (d *Daemon) stopGeneration(g *generation) {
 	g.wg.Wait()
 	for _, l := range g.leds {
 		l.Close()
+	}
+	for _, c := range g.closers {
+		c()
 	}
 	for _, n := range g.names {
 		d.health.removeSource(n)

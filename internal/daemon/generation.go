@@ -26,8 +26,12 @@ func (d *Daemon) startGeneration(parent context.Context, cfg *config.Config) (*g
 		for _, l := range g.leds {
 			l.Close()
 		}
+		for _, c := range g.closers {
+			c()
+		}
 		return nil, err
 	}
+	d.m.backends.reset()
 
 	byName := map[string]*sensors.SourceConfig{}
 	for i := range cfg.Sources {
@@ -71,6 +75,7 @@ func (d *Daemon) startGeneration(parent context.Context, cfg *config.Config) (*g
 				return fail(fmt.Errorf("pipeline %s: %w", pc.Name, err))
 			}
 			audioSubs[pc.Source] = append(audioSubs[pc.Source], kp)
+			g.closers = append(g.closers, kp.close)
 			g.wg.Go(func() { kp.run(ctx) })
 		default:
 			vp, err := newVisionPipeline(cfg, pc, log, d.pub, d.m, d.slots)
@@ -88,6 +93,7 @@ func (d *Daemon) startGeneration(parent context.Context, cfg *config.Config) (*g
 				vp.led = ledFlasher{leds[pc.LED], log}
 			}
 			frameSubs[pc.Source] = append(frameSubs[pc.Source], vp)
+			g.closers = append(g.closers, vp.close)
 			g.wg.Go(func() { vp.run(ctx) })
 		}
 		log.Info("pipeline ready", zap.String("kind", pc.Kind), zap.String("model", pc.Model), zap.String("source", pc.Source))

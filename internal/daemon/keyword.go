@@ -59,15 +59,27 @@ func newKeywordPipeline(cfg *config.Config, pc *config.Pipeline, rate int, log *
 	if rate != 16000 {
 		return nil, fmt.Errorf("source rate %d Hz: the keyword models take 16000 Hz audio (set the source's rate to 16000)", rate)
 	}
-	ks, err := pipeline.NewKeywordSpotter(frontend, model, pipeline.KeywordConfig{
+	name := filepath.Base(pc.Model)
+	fb, err := openModel(frontend, pc, filepath.Base(pc.Frontend), log, m.backends)
+	if err != nil {
+		return nil, fmt.Errorf("frontend: %w", err)
+	}
+	cb, err := openModel(model, pc, name, log, m.backends)
+	if err != nil {
+		fb.Close()
+		return nil, fmt.Errorf("classifier: %w", err)
+	}
+	ks, err := pipeline.NewKeywordSpotterOn(fb, cb, pipeline.KeywordConfig{
 		Labels: labels, SampleRate: rate, InferEvery: pc.InferEvery, SmoothWindow: pc.SmoothWindow.D(),
 		Threshold: pc.Threshold, Thresholds: pc.Thresholds, Refractory: pc.Refractory.D(),
 	})
 	if err != nil {
+		fb.Close()
+		cb.Close()
 		return nil, err
 	}
 	p := &keywordPipeline{
-		name: pc.Name, model: filepath.Base(pc.Model), ks: ks, log: log, sink: sink, m: m, rate: rate,
+		name: pc.Name, model: name, ks: ks, log: log, sink: sink, m: m, rate: rate,
 		queue: make(chan audioChunk, keywordQueue), free: make(chan []int16, keywordQueue+2),
 	}
 	return p, nil
@@ -102,6 +114,9 @@ func (p *keywordPipeline) recycle(b []int16) {
 	default:
 	}
 }
+
+// close releases the models' backends, once run has returned.
+func (p *keywordPipeline) close() { p.ks.Close() }
 
 func (p *keywordPipeline) run(ctx context.Context) {
 	var chunkAt time.Time

@@ -26,6 +26,7 @@ type metrics struct {
 	events        *prometheus.CounterVec
 	sourceUp      *prometheus.GaugeVec
 	sourceRestart *prometheus.CounterVec
+	backends      *backendMetrics
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -56,6 +57,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		sourceRestart: f(prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edged_source_restarts_total", Help: "Times a failed source was restarted.",
 		}, []string{"source"})).(*prometheus.CounterVec),
+		backends: newBackendMetrics(reg),
 	}
 }
 

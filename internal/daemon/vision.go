@@ -99,18 +99,25 @@ func newVisionPipeline(cfg *config.Config, pc *config.Pipeline, log *zap.Logger,
 	if pc.Kind == config.KindPerson {
 		opts.Threshold = 0 // every class's score is needed for presence
 	}
-	vm, err := pipeline.NewVisionModel(m2, opts)
+	b, err := openModel(m2, pc, filepath.Base(pc.Model), log, m.backends)
 	if err != nil {
+		return nil, err
+	}
+	vm, err := pipeline.NewVisionModelOn(m2, b, opts)
+	if err != nil {
+		b.Close()
 		return nil, err
 	}
 	if vm.Warning != "" {
 		log.Warn("model and labels disagree", zap.String("warning", vm.Warning))
 	}
 	if pc.Kind == config.KindDetect && vm.Kind == pipeline.KindClassifier {
+		vm.Close()
 		return nil, fmt.Errorf("kind detect: the model's outputs are a classifier's (no SSD postprocess or YOLO head)")
 	}
 	if pc.Kind == config.KindPerson {
 		if vm.Kind != pipeline.KindClassifier || vm.Labels.Index("person") < 0 {
+			vm.Close()
 			return nil, fmt.Errorf("kind person needs a classifier whose labels include \"person\"")
 		}
 		p.pres = &pipeline.Presence{On: float32(pc.Threshold), Off: float32(pc.Release)}
@@ -157,6 +164,13 @@ func copyFrame(dst, src *sensors.Frame) {
 	data := append(dst.Data[:0], src.Data...)
 	*dst = *src
 	dst.Data = data
+}
+
+// close releases the model's backend, once run has returned.
+func (p *visionPipeline) close() {
+	if p.vm != nil {
+		p.vm.Close()
+	}
 }
 
 func (p *visionPipeline) run(ctx context.Context) {

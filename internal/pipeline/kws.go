@@ -76,8 +76,8 @@ type KeywordEvent struct {
 // allocates nothing per frame.
 type KeywordSpotter struct {
 	cfg      KeywordConfig
-	frontend *runtime.Interpreter
-	model    *runtime.Interpreter
+	frontend runtime.Backend
+	model    runtime.Backend
 
 	frameLen, stride int // samples
 	featureSize      int // values per feature frame
@@ -150,11 +150,24 @@ func NewKeywordSpotter(frontend, model *runtime.Model, cfg KeywordConfig) (*Keyw
 	if err != nil {
 		return nil, fmt.Errorf("classifier: %w", err)
 	}
-	k := &KeywordSpotter{frontend: fe, model: cl}
+	return NewKeywordSpotterOn(fe, cl, cfg)
+}
+
+// NewKeywordSpotterOn is NewKeywordSpotter on backends already opened for
+// the frontend and the classifier (the pure-Go interpreter or a delegate,
+// see runtime.OpenBackend). The spotter uses them from then on; Close
+// closes them.
+func NewKeywordSpotterOn(frontend, classifier runtime.Backend, cfg KeywordConfig) (*KeywordSpotter, error) {
+	k := &KeywordSpotter{frontend: frontend, model: classifier}
 	if err := k.configure(cfg); err != nil {
 		return nil, err
 	}
 	return k, nil
+}
+
+// Close closes the frontend's and the classifier's backends.
+func (k *KeywordSpotter) Close() error {
+	return errors.Join(k.frontend.Close(), k.model.Close())
 }
 
 func (k *KeywordSpotter) configure(cfg KeywordConfig) error {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,7 +50,7 @@ type VisionModel struct {
 	Labels  Labels
 	Warning string // a mismatch worth telling the user (labels vs classes)
 
-	it        *runtime.Interpreter
+	it        runtime.Backend
 	input     *runtime.Tensor
 	pre       *Preprocessor
 	threshold float32
@@ -84,6 +85,14 @@ func NewVisionModel(m *runtime.Model, opts VisionOptions) (*VisionModel, error) 
 	if err != nil {
 		return nil, err
 	}
+	return NewVisionModelOn(m, it, opts)
+}
+
+// NewVisionModelOn is NewVisionModel on a backend already opened for m (the
+// pure-Go interpreter or a delegate, see runtime.OpenBackend). The
+// VisionModel uses the backend from then on; Close closes it.
+func NewVisionModelOn(m *runtime.Model, it runtime.Backend, opts VisionOptions) (*VisionModel, error) {
+	var err error
 	v := &VisionModel{Labels: opts.Labels, it: it, topK: opts.TopK}
 	if v.topK <= 0 {
 		v.topK = 5
@@ -295,17 +304,23 @@ func (v *VisionModel) PersonStyle() bool {
 // ClassOutput is the classifier's score tensor (nil for detectors).
 func (v *VisionModel) ClassOutput() *runtime.Tensor { return v.classOut }
 
-// Interpreter is the model's interpreter.
-func (v *VisionModel) Interpreter() *runtime.Interpreter { return v.it }
+// Backend is what runs the model.
+func (v *VisionModel) Backend() runtime.Backend { return v.it }
+
+// Close closes the backend.
+func (v *VisionModel) Close() error { return v.it.Close() }
 
 // findSSDOutputs returns the four outputs of TFLite_Detection_PostProcess
 // (boxes, classes, scores, count) when the model has them.
-func findSSDOutputs(m *runtime.Model, it *runtime.Interpreter) [4]*runtime.Tensor {
+func findSSDOutputs(m *runtime.Model, it runtime.Backend) [4]*runtime.Tensor {
 	var out [4]*runtime.Tensor
 	for _, op := range m.Subgraphs[0].Operators {
 		if op.Code.Name() == "TFLite_Detection_PostProcess" && len(op.Outputs) == 4 {
 			for i, ti := range op.Outputs {
-				out[i] = it.Tensor(ti)
+				out[i] = tensorByIndex(it, ti)
+			}
+			if slices.Contains(out[:], nil) {
+				return [4]*runtime.Tensor{}
 			}
 			return out
 		}
@@ -325,8 +340,22 @@ func findSSDOutputs(m *runtime.Model, it *runtime.Interpreter) [4]*runtime.Tenso
 	return out
 }
 
+// tensorByIndex finds model tensor index among the backend's outputs (any
+// tensor, on the pure-Go interpreter).
+func tensorByIndex(b runtime.Backend, index int) *runtime.Tensor {
+	for _, t := range b.Outputs() {
+		if t.Index == index {
+			return t
+		}
+	}
+	if it, ok := b.(*runtime.Interpreter); ok && index >= 0 && index < it.NumTensors() {
+		return it.Tensor(index)
+	}
+	return nil
+}
+
 // findYOLOOutput returns the first output shaped like a raw YOLO head.
-func findYOLOOutput(it *runtime.Interpreter) *runtime.Tensor {
+func findYOLOOutput(it runtime.Backend) *runtime.Tensor {
 	for _, t := range it.Outputs() {
 		if s := t.Shape; len(s) == 3 && s[0] == 1 && s[1] >= 5 && s[2] >= 5 {
 			return t
