@@ -233,7 +233,12 @@ func ReadWAVFile(path string, rate int) ([]int16, WAVFormat, error) {
 		return nil, WAVFormat{}, err
 	}
 	defer f.Close()
-	w, err := NewWAVReader(f, path)
+	return DecodeWAV(f, path, rate)
+}
+
+// DecodeWAV is ReadWAVFile for a WAV stream; name is used in errors.
+func DecodeWAV(r io.Reader, name string, rate int) ([]int16, WAVFormat, error) {
+	w, err := NewWAVReader(r, name)
 	if err != nil {
 		return nil, WAVFormat{}, err
 	}
@@ -253,11 +258,11 @@ func ReadWAVFile(path string, rate int) ([]int16, WAVFormat, error) {
 		}
 	}
 	if w.Format.SampleRate != rate {
-		r, err := NewResampler(w.Format.SampleRate, rate)
+		rs, err := NewResampler(w.Format.SampleRate, rate)
 		if err != nil {
-			return nil, w.Format, fmt.Errorf("%s: %w", path, err)
+			return nil, w.Format, fmt.Errorf("%s: %w", name, err)
 		}
-		samples = r.Flush(r.Process(samples, nil))
+		samples = rs.Flush(rs.Process(samples, nil))
 	}
 	return FloatToInt16(samples, nil), w.Format, nil
 }
@@ -276,4 +281,26 @@ func FloatToInt16(src []float32, dst []int16) []int16 {
 		dst = append(dst, int16(x))
 	}
 	return dst
+}
+
+// EncodeWAV renders mono 16-bit PCM at rate Hz as a WAV file.
+func EncodeWAV(pcm []int16, rate int) []byte {
+	const header = 44
+	b := make([]byte, header+2*len(pcm))
+	copy(b, "RIFF")
+	binary.LittleEndian.PutUint32(b[4:], uint32(len(b)-8))
+	copy(b[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(b[16:], 16)
+	binary.LittleEndian.PutUint16(b[20:], 1) // PCM
+	binary.LittleEndian.PutUint16(b[22:], 1) // mono
+	binary.LittleEndian.PutUint32(b[24:], uint32(rate))
+	binary.LittleEndian.PutUint32(b[28:], uint32(2*rate))
+	binary.LittleEndian.PutUint16(b[32:], 2)
+	binary.LittleEndian.PutUint16(b[34:], 16)
+	copy(b[36:], "data")
+	binary.LittleEndian.PutUint32(b[40:], uint32(2*len(pcm)))
+	for i, v := range pcm {
+		binary.LittleEndian.PutUint16(b[header+2*i:], uint16(v))
+	}
+	return b
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -220,5 +221,16 @@ func TestReadWAVFileResamples(t *testing.T) {
 	}
 	if a := toneAmplitude(f[2000:14000], 440, 16000); math.Abs(a-0.5) > 0.01 {
 		t.Errorf("440 Hz amplitude after resampling %g, want 0.5", a)
+	}
+}
+
+func TestEncodeWAVRoundTrip(t *testing.T) {
+	pcm := []int16{0, 1, -1, 32767, -32768, 1234, -4321}
+	got, format, err := DecodeWAV(bytes.NewReader(EncodeWAV(pcm, 16000)), "clip.wav", 16000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if format.SampleRate != 16000 || format.Channels != 1 || !slices.Equal(got, pcm) {
+		t.Fatalf("round trip: %v %v, want %v", format, got, pcm)
 	}
 }
