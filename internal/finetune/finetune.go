@@ -567,8 +567,9 @@ func (j *job) embed() error {
 		}
 	}
 	if j.frozen > 0 && audio && j.opts.Negatives > 0 {
-		// As many negatives as training views of the new classes, in
-		// equal parts noise, reversed and shifted.
+		// Options.Negatives times as many negatives as training views of
+		// the new classes, in equal parts background (noise, or digital
+		// silence), reversed clips and clips shifted out of the window.
 		n := 0
 		for i, l := range j.exLabel {
 			if l >= j.frozen && !j.isVal[i] {
@@ -846,8 +847,12 @@ func (j *job) train() error {
 		stop: func() bool { return j.ctx.Err() != nil },
 	}
 	start, cpuStart := time.Now(), cpuSeconds()
+	total := cfg.epochs
+	if j.opts.Mode == ModeDeep {
+		total *= 2 // the layer with the head, then the final head
+	}
 	cfg.progress = func(epoch int, trainLoss, valLoss, valAcc float64) {
-		j.progress(Progress{Stage: "train", Done: epoch, Total: cfg.epochs, TrainLoss: trainLoss, ValLoss: valLoss, ValAccuracy: valAcc})
+		j.progress(Progress{Stage: "train", Done: epoch, Total: total, TrainLoss: trainLoss, ValLoss: valLoss, ValAccuracy: valAcc})
 	}
 	var lin *linearHead
 	switch j.opts.Mode {
