@@ -121,8 +121,11 @@ func printFinetuneReport(w io.Writer, r finetune.Report, asJSON bool) {
 		return
 	}
 	fmt.Fprintf(w, "labels:     %s", strings.Join(r.Labels, " "))
-	if r.Frozen > 0 {
-		fmt.Fprintf(w, " (first %d kept as they were)", r.Frozen)
+	switch {
+	case r.Frozen > 0 && r.FrozenExact:
+		fmt.Fprintf(w, " (first %d kept bit for bit)", r.Frozen)
+	case r.Frozen > 0:
+		fmt.Fprintf(w, " (first %d kept: same int8 weights and biases; the logits' range widened for the new classes)", r.Frozen)
 	}
 	fmt.Fprintln(w)
 	pool := "none"
