@@ -37,6 +37,9 @@ var commands = map[string]command{
 	"bench":   {"measure a model's invoke latency, memory and allocations", runBench},
 	"ops":     {"list the operators this build runs", runOps},
 	"version": {"print the version, build and kernel backends", runVersion},
+
+	"finetune": {"teach a model new classes from labelled examples, write a new .tflite", runFinetune},
+	"eval":     {"measure a classifier on labelled examples: precision, recall, confusion", runEval},
 }
 
 func main() {
