@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	goruntime "runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +47,10 @@ type Daemon struct {
 
 	stopBroker func() // the embedded broker's, when one runs
 
+	learn       *learner
+	learnCtx    context.Context // ends at shutdown
+	learnCancel context.CancelFunc
+
 	mu     sync.Mutex
 	cfg    *config.Config
 	gen    *generation
@@ -61,6 +66,8 @@ type generation struct {
 	leds   []*sensors.LED
 	// closers release the pipelines' model backends once they stopped.
 	closers []func()
+	// keywords are the keyword pipelines by name, for the learner.
+	keywords map[string]*keywordPipeline
 }
 
 // Start starts edged with cfg: publisher, sources and pipelines. Wait then
@@ -76,6 +83,8 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Option
 		reload: make(chan *config.Config, 1),
 	}
 	d.m = newMetrics(d.reg)
+	d.learn = newLearner(d)
+	d.learnCtx, d.learnCancel = context.WithCancel(context.WithoutCancel(ctx))
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
@@ -187,7 +196,9 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) {
 
 func (d *Daemon) shutdown() error {
 	d.log.Info("shutting down: stopping sources, finishing inference in flight")
+	d.learnCancel()
 	d.stopGeneration(d.gen)
+	d.learn.wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := d.pub.Close(ctx)
@@ -243,6 +254,10 @@ func (d *Daemon) onCommand(sub string, payload []byte) {
 		d.log.Info("reload requested over MQTT")
 		d.Reload(cfg)
 	default:
+		if action, ok := strings.CutPrefix(sub, "learn/"); ok {
+			d.learn.handle(d.learnCtx, action, payload)
+			return
+		}
 		d.log.Warn("unknown command", zap.String("command", sub), zap.Int("payload_bytes", len(payload)))
 	}
 }

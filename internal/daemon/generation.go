@@ -19,7 +19,7 @@ import (
 // them, each under supervision.
 func (d *Daemon) startGeneration(parent context.Context, cfg *config.Config) (*generation, error) {
 	ctx, cancel := context.WithCancel(parent)
-	g := &generation{cancel: cancel}
+	g := &generation{cancel: cancel, keywords: map[string]*keywordPipeline{}}
 	fail := func(err error) (*generation, error) {
 		cancel()
 		g.wg.Wait()
@@ -76,6 +76,7 @@ func (d *Daemon) startGeneration(parent context.Context, cfg *config.Config) (*g
 			}
 			audioSubs[pc.Source] = append(audioSubs[pc.Source], kp)
 			g.closers = append(g.closers, kp.close)
+			g.keywords[pc.Name] = kp
 			g.wg.Go(func() { kp.run(ctx) })
 		default:
 			vp, err := newVisionPipeline(cfg, pc, log, d.pub, d.m, d.slots)
