@@ -1,0 +1,197 @@
+package runtime
+
+import (
+	"github.com/edged/edged/internal/quantize"
+)
+
+// Building blocks of the optimized int8/uint8 kernels (CONV_2D,
+// DEPTHWISE_CONV_2D, FULLY_CONNECTED). They compute exactly what the
+// reference kernels compute, in another order:
+//
+//   - The reference accumulates Σ (w + filterOffset)·(x + inputOffset) in
+//     int32 over the taps that fall inside the input. The optimized kernels
+//     keep the activations as they are stored (widened to int16), fill the
+//     taps outside the input with the input's zero point (so x + inputOffset
+//     is 0 there, as if the tap were skipped), and fold inputOffset·Σw' into
+//     the bias once in Prepare, w' = w + filterOffset. int32 addition wraps,
+//     so any order of the same terms gives the same bits.
+//   - Products are int16·int16 summed in pairs into int32 (x86 VPMADDWD, ARM
+//     SMLAL): |x| ≤ 255 and |w'| ≤ 255, so a pair is at most 130050 in
+//     magnitude and never overflows; the int32 sums wrap as the reference's.
+//   - Requantization is MultiplyByQuantizedMultiplier with precomputed
+//     per-channel shifts and rounding masks.
+
+const (
+	gemmNR = 16 // output channels per packed block
+	gemmMR = 4  // rows (output pixels) per micro-kernel call
+)
+
+// simdKind names the micro-kernels in use.
+type simdKind int
+
+const (
+	simdNone simdKind = iota // pure Go
+	simdAVX2
+	simdNEON
+	simdNEONDot
+)
+
+func (s simdKind) String() string {
+	switch s {
+	case simdAVX2:
+		return "avx2"
+	case simdNEON:
+		return "neon"
+	case simdNEONDot:
+		return "neon+dotprod"
+	}
+	return "go"
+}
+
+// cpuSIMD is the best micro-kernel family this CPU runs; useSIMD is what
+// kernels prepared from now on choose (tests switch it to the pure-Go
+// kernels to test those too).
+var (
+	cpuSIMD = detectSIMD()
+	useSIMD = cpuSIMD
+)
+
+// KernelBackend describes the optimized kernels' instruction set in use.
+func KernelBackend() string { return useSIMD.String() }
+
+// packedFilter is a filter of n output channels over a depth of k (taps ×
+// input channels) laid out for the int16 micro-kernel: blocks of 16 output
+// channels, each [kp/2 pairs][16 channels][2] int16 (pairs of consecutive
+// depth positions, kp = k rounded up to even, zero-padded), and the bias
+// with the zero-point correction folded in, padded to whole blocks.
+type packedFilter struct {
+	n, k, kp, nb int
+	w            []int16
+	bias         []int32
+}
+
+// packFilter packs rows of w (n rows of k, row o at o*k) with filterOffset
+// added, and folds bias and inputOffset·Σw' into the per-channel bias.
+func packFilter[W int8 | uint8](w []W, n, k int, filterOffset, inputOffset int32, bias []int32) *packedFilter {
+	kp := k + k%2
+	nb := (n + gemmNR - 1) / gemmNR
+	p := &packedFilter{n: n, k: k, kp: kp, nb: nb,
+		w: make([]int16, nb*kp*gemmNR), bias: make([]int32, nb*gemmNR)}
+	for o := range n {
+		row := w[o*k : o*k+k]
+		var sum int32
+		b, j := o/gemmNR, o%gemmNR
+		blk := p.w[b*kp*gemmNR : (b+1)*kp*gemmNR]
+		for d, v := range row {
+			wv := int32(v) + filterOffset
+			sum += wv
+			blk[(d/2)*2*gemmNR+2*j+d%2] = int16(wv)
+		}
+		if bias != nil {
+			p.bias[o] = bias[o]
+		}
+		p.bias[o] += sum * inputOffset
+	}
+	return p
+}
+
+// gemmGo is the pure-Go micro-kernel: for gemmMR rows of a (row m at
+// m*kp), every block b of p: acc[m*accStride + b*16 + j] = bias[b*16+j] +
+// Σ_d a[m][d]·w'[b*16+j][d].
+func gemmGo(a []int16, p *packedFilter, acc []int32, accStride int) {
+	kp, np := p.kp, p.kp/2
+	for b := range p.nb {
+		wb := p.w[b*kp*gemmNR : (b+1)*kp*gemmNR]
+		for m := range gemmMR {
+			row := a[m*kp : m*kp+kp]
+			var s [gemmNR]int32
+			copy(s[:], p.bias[b*gemmNR:])
+			for q := range np {
+				a0, a1 := int32(row[2*q]), int32(row[2*q+1])
+				ww := wb[q*2*gemmNR : q*2*gemmNR+2*gemmNR]
+				for j := range gemmNR {
+					s[j] += a0*int32(ww[2*j]) + a1*int32(ww[2*j+1])
+				}
+			}
+			copy(acc[m*accStride+b*gemmNR:], s[:])
+		}
+	}
+}
+
+// requantParams is the per-channel requantization of an int32 accumulator
+// to an 8-bit output, padded to whole blocks of 16 channels:
+// clamp(RoundingDivideByPOT(SRDHM(acc << lsh, sig), rsh) + zp, lo, hi).
+type requantParams struct {
+	sig, lsh, rsh, mask, thr []int32
+	zp, lo, hi               int32
+}
+
+func newRequantParams(mult []quantize.Multiplier, zp, lo, hi int32) *requantParams {
+	n := (len(mult) + gemmNR - 1) / gemmNR * gemmNR
+	r := &requantParams{sig: make([]int32, n), lsh: make([]int32, n), rsh: make([]int32, n),
+		mask: make([]int32, n), thr: make([]int32, n), zp: zp, lo: lo, hi: hi}
+	for c, m := range mult {
+		r.sig[c] = m.Significand
+		if m.Shift > 0 {
+			r.lsh[c] = int32(m.Shift)
+		} else {
+			r.rsh[c] = int32(-m.Shift)
+		}
+		r.mask[c] = int32((int64(1) << r.rsh[c]) - 1)
+		r.thr[c] = r.mask[c] >> 1
+	}
+	return r
+}
+
+// requantGo writes len(out) channels of one output pixel from acc.
+func requantGo(acc []int32, r *requantParams, out []byte) {
+	acc = acc[:len(out)]
+	sig, lsh, rsh, mask, thr := r.sig[:len(out)], r.lsh[:len(out)], r.rsh[:len(out)], r.mask[:len(out)], r.thr[:len(out)]
+	for c, a := range acc {
+		out[c] = byte(requantOne(a, sig[c], lsh[c], rsh[c], mask[c], thr[c], r.zp, r.lo, r.hi))
+	}
+}
+
+// requantOne is MultiplyByQuantizedMultiplier (double rounding) plus the
+// output offset and clamp. The significand is never MinInt32, so the
+// saturating high multiply cannot saturate, and its rounding, nudging
+// toward zero and truncating, equals floor((a·b + 2^30) / 2^31).
+func requantOne(a, sig, lsh, rsh, mask, thr, zp, lo, hi int32) int32 {
+	x := a << uint(lsh)
+	v := int32((int64(x)*int64(sig) + 1<<30) >> 31)
+	rem := v & mask
+	t := thr
+	if v < 0 {
+		t++
+	}
+	v >>= uint(rsh)
+	if rem > t {
+		v++
+	}
+	v += zp
+	if v < lo {
+		v = lo
+	}
+	if v > hi {
+		v = hi
+	}
+	return v
+}
+
+// widenGo converts 8-bit values to int16 (sign- or zero-extending).
+func widenGo(dst []int16, src []byte, signed bool) {
+	dst = dst[:len(src)]
+	if signed {
+		for i, v := range src {
+			dst[i] = int16(int8(v))
+		}
+		return
+	}
+	for i, v := range src {
+		dst[i] = int16(v)
+	}
+}
+
+// int16View and int32View reinterpret aligned workspace bytes.
+func int16View(b []byte) []int16 { return view[int16](b) }
+func int32View(b []byte) []int32 { return view[int32](b) }

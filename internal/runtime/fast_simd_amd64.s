@@ -1,0 +1,245 @@
+#include "textflag.h"
+
+// AVX2 micro-kernels of the optimized int8/uint8 kernels. Every product is
+// int16×int16 summed in pairs by VPMADDWD into int32 (exact: operands are at
+// most 255 in magnitude) and accumulated with wrapping VPADDD, which is the
+// reference's int32 arithmetic in another order.
+
+// func gemmAVX2(a *int16, kp int, w *int16, nb int, bias *int32, acc *int32, accStride int)
+// 4 rows of a (kp int16 each) times nb packed blocks of 16 channels.
+TEXT ·gemmAVX2(SB), NOSPLIT, $0-56
+	MOVQ a+0(FP), SI
+	MOVQ kp+8(FP), R12
+	MOVQ R12, R8
+	SHLQ $1, R8              // row stride in bytes
+	LEAQ (R8)(R8*2), R9      // 3 rows
+	SHRQ $1, R12             // pairs
+	MOVQ w+16(FP), DI
+	MOVQ nb+24(FP), CX
+	MOVQ bias+32(FP), BX
+	MOVQ acc+40(FP), DX
+	MOVQ accStride+48(FP), R10
+	SHLQ $2, R10             // acc row stride in bytes
+	LEAQ (R10)(R10*2), R11
+
+gemm_block:
+	VMOVDQU (BX), Y0
+	VMOVDQU 32(BX), Y1
+	VMOVDQA Y0, Y2
+	VMOVDQA Y1, Y3
+	VMOVDQA Y0, Y4
+	VMOVDQA Y1, Y5
+	VMOVDQA Y0, Y6
+	VMOVDQA Y1, Y7
+	MOVQ SI, AX
+	MOVQ R12, R13
+	TESTQ R13, R13
+	JZ gemm_store
+
+gemm_pair:
+	VMOVDQU (DI), Y8
+	VMOVDQU 32(DI), Y9
+	VPBROADCASTD (AX), Y10
+	VPMADDWD Y8, Y10, Y12
+	VPADDD Y12, Y0, Y0
+	VPMADDWD Y9, Y10, Y13
+	VPADDD Y13, Y1, Y1
+	VPBROADCASTD (AX)(R8*1), Y11
+	VPMADDWD Y8, Y11, Y14
+	VPADDD Y14, Y2, Y2
+	VPMADDWD Y9, Y11, Y15
+	VPADDD Y15, Y3, Y3
+	VPBROADCASTD (AX)(R8*2), Y10
+	VPMADDWD Y8, Y10, Y12
+	VPADDD Y12, Y4, Y4
+	VPMADDWD Y9, Y10, Y13
+	VPADDD Y13, Y5, Y5
+	VPBROADCASTD (AX)(R9*1), Y11
+	VPMADDWD Y8, Y11, Y14
+	VPADDD Y14, Y6, Y6
+	VPMADDWD Y9, Y11, Y15
+	VPADDD Y15, Y7, Y7
+	ADDQ $4, AX
+	ADDQ $64, DI
+	DECQ R13
+	JNZ gemm_pair
+
+gemm_store:
+	VMOVDQU Y0, (DX)
+	VMOVDQU Y1, 32(DX)
+	VMOVDQU Y2, (DX)(R10*1)
+	VMOVDQU Y3, 32(DX)(R10*1)
+	VMOVDQU Y4, (DX)(R10*2)
+	VMOVDQU Y5, 32(DX)(R10*2)
+	VMOVDQU Y6, (DX)(R11*1)
+	VMOVDQU Y7, 32(DX)(R11*1)
+	ADDQ $64, BX
+	ADDQ $64, DX
+	DECQ CX
+	JNZ gemm_block
+	VZEROUPPER
+	RET
+
+DATA lowbytes<>+0(SB)/8, $0x0e0c0a0806040200
+DATA lowbytes<>+8(SB)/8, $0x8080808080808080
+GLOBL lowbytes<>(SB), RODATA|NOPTR, $16
+
+// func requantAVX2(acc *int32, n int, sig, lsh, rsh, mask, thr *int32, out *byte, zp, lo, hi int)
+// n is a multiple of 8. MultiplyByQuantizedMultiplier: x << lsh (wrapping),
+// the rounding doubling high multiply as floor((x·sig + 2^30) / 2^31) (sig is
+// never MinInt32, so it never saturates), the rounding right shift by rsh
+// (ties away from zero), then zero point and clamp.
+TEXT ·requantAVX2(SB), NOSPLIT, $0-88
+	MOVQ acc+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ sig+16(FP), R8
+	MOVQ lsh+24(FP), R9
+	MOVQ rsh+32(FP), R10
+	MOVQ mask+40(FP), R11
+	MOVQ thr+48(FP), R12
+	MOVQ out+56(FP), DI
+	MOVQ $0x40000000, AX
+	MOVQ AX, X15
+	VPBROADCASTQ X15, Y15
+	MOVQ zp+64(FP), AX
+	MOVQ AX, X14
+	VPBROADCASTD X14, Y14
+	MOVQ lo+72(FP), AX
+	MOVQ AX, X13
+	VPBROADCASTD X13, Y13
+	MOVQ hi+80(FP), AX
+	MOVQ AX, X12
+	VPBROADCASTD X12, Y12
+	VMOVDQU lowbytes<>(SB), X11
+
+rq_loop:
+	VMOVDQU (SI), Y0
+	VPSLLVD (R9), Y0, Y0
+	VMOVDQU (R8), Y1
+	VPMULDQ Y1, Y0, Y2
+	VPSRLQ $32, Y0, Y3
+	VPSRLQ $32, Y1, Y4
+	VPMULDQ Y4, Y3, Y3
+	VPADDQ Y15, Y2, Y2
+	VPADDQ Y15, Y3, Y3
+	VPSRLQ $31, Y2, Y2
+	VPSLLQ $1, Y3, Y3
+	VPBLENDD $0xAA, Y3, Y2, Y0
+	VPAND (R11), Y0, Y2
+	VPSRAD $31, Y0, Y3
+	VMOVDQU (R12), Y4
+	VPSUBD Y3, Y4, Y4
+	VPSRAVD (R10), Y0, Y0
+	VPCMPGTD Y4, Y2, Y2
+	VPSUBD Y2, Y0, Y0
+	VPADDD Y14, Y0, Y0
+	VPMAXSD Y13, Y0, Y0
+	VPMINSD Y12, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKSSDW X1, X0, X0
+	VPSHUFB X11, X0, X0
+	MOVQ X0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, R8
+	ADDQ $32, R9
+	ADDQ $32, R10
+	ADDQ $32, R11
+	ADDQ $32, R12
+	ADDQ $8, DI
+	SUBQ $8, CX
+	JNZ rq_loop
+	VZEROUPPER
+	RET
+
+// func widenInt8AVX2(dst *int16, src *byte, n int)   n a multiple of 16
+TEXT ·widenInt8AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+wi_loop:
+	VPMOVSXBW (SI), Y0
+	VMOVDQU Y0, (DI)
+	ADDQ $16, SI
+	ADDQ $32, DI
+	SUBQ $16, CX
+	JNZ wi_loop
+	VZEROUPPER
+	RET
+
+// func widenUint8AVX2(dst *int16, src *byte, n int)   n a multiple of 16
+TEXT ·widenUint8AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+wu_loop:
+	VPMOVZXBW (SI), Y0
+	VMOVDQU Y0, (DI)
+	ADDQ $16, SI
+	ADDQ $32, DI
+	SUBQ $16, CX
+	JNZ wu_loop
+	VZEROUPPER
+	RET
+
+// func dwRowAVX2(base *int16, taps *int64, npairs, ncb int, w *int16, bias *int32, acc *int32, outW, xstride int)
+// One output row of a depthwise convolution over int16 input rows (zero
+// points at the padding): taps holds 2·npairs byte offsets from base of the
+// filter taps for output column 0 (pairs of taps; an odd last tap is paired
+// with a zero-weight copy), xstride the bytes between output columns. For
+// each column and block of 16 channels, the two taps' inputs are
+// interleaved (VPUNPCKLWD/HWD, channels 0-3,8-11 and 4-7,12-15) and
+// multiplied with the pair's weights, packed in that order.
+TEXT ·dwRowAVX2(SB), NOSPLIT, $0-72
+	MOVQ base+0(FP), R8
+	MOVQ outW+56(FP), R15
+	MOVQ ncb+24(FP), R14
+	SHLQ $6, R14             // weight bytes per pair: ncb*64
+	MOVQ acc+48(FP), DX
+
+dw_col:
+	MOVQ bias+40(FP), BX
+	MOVQ w+32(FP), R10
+	XORQ R11, R11            // channel block byte offset in the input (cb*32)
+	MOVQ ncb+24(FP), R12
+
+dw_block:
+	VMOVDQU (BX), Y0
+	VMOVDQU 32(BX), Y1
+	MOVQ taps+8(FP), R9
+	MOVQ R10, DI
+	MOVQ npairs+16(FP), R13
+
+dw_pair:
+	MOVQ (R9), AX
+	MOVQ 8(R9), CX
+	ADDQ R8, AX
+	ADDQ R8, CX
+	VMOVDQU (AX)(R11*1), Y2
+	VMOVDQU (CX)(R11*1), Y3
+	VPUNPCKLWD Y3, Y2, Y4
+	VPUNPCKHWD Y3, Y2, Y5
+	VPMADDWD (DI), Y4, Y4
+	VPMADDWD 32(DI), Y5, Y5
+	VPADDD Y4, Y0, Y0
+	VPADDD Y5, Y1, Y1
+	ADDQ $16, R9
+	ADDQ R14, DI
+	DECQ R13
+	JNZ dw_pair
+
+	VPERM2I128 $0x20, Y1, Y0, Y2
+	VPERM2I128 $0x31, Y1, Y0, Y3
+	VMOVDQU Y2, (DX)
+	VMOVDQU Y3, 32(DX)
+	ADDQ $64, DX
+	ADDQ $64, BX
+	ADDQ $64, R10
+	ADDQ $32, R11
+	DECQ R12
+	JNZ dw_block
+
+	ADDQ xstride+64(FP), R8
+	DECQ R15
+	JNZ dw_col
+	VZEROUPPER
+	RET

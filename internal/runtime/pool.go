@@ -1,0 +1,162 @@
+package runtime
+
+import (
+	goruntime "runtime"
+	"sync/atomic"
+)
+
+// workerPool runs the parts of one large layer on several goroutines. One
+// pool belongs to one interpreter; its goroutines are started once, when the
+// interpreter is built, and stopped by Close (or when the interpreter is
+// garbage collected). Running a layer creates no goroutine and allocates
+// nothing: the caller publishes the task, wakes the workers, takes part in
+// the work itself and waits for the parts to be done.
+//
+// Workers spin for a short while after a layer before they sleep, because
+// layers follow each other within microseconds during an Invoke and waking
+// a sleeping goroutine costs more than that.
+type workerPool struct {
+	threads int // including the calling goroutine
+
+	task parallelTask
+	// state packs the generation of the current run (high 24 bits), its
+	// number of parts (20 bits) and the next part to take (20 bits), so a
+	// worker can claim a part with one compare-and-swap and never takes a
+	// part of a run other than the one it saw.
+	state  atomic.Uint64
+	done   atomic.Int64 // parts of the current run finished
+	closed atomic.Bool
+
+	workers []*poolWorker
+}
+
+type poolWorker struct {
+	sleeping atomic.Bool
+	wake     chan struct{}
+}
+
+// parallelTask is one layer's work, split into parts; worker is the index
+// (0 for the calling goroutine) of the goroutine running the part, so a
+// kernel can hand each worker its own scratch memory.
+type parallelTask interface {
+	runPart(worker, part int)
+}
+
+// spinIterations bounds how long an idle worker polls for the next layer
+// before it blocks (a few tens of microseconds).
+const spinIterations = 20000
+
+func newWorkerPool(threads int) *workerPool {
+	p := &workerPool{threads: max(threads, 1)}
+	for i := 1; i < p.threads; i++ {
+		w := &poolWorker{wake: make(chan struct{}, 1)}
+		p.workers = append(p.workers, w)
+		go p.loop(i, w)
+	}
+	return p
+}
+
+// Threads is the number of goroutines that run a layer's parts.
+func (p *workerPool) Threads() int {
+	if p == nil {
+		return 1
+	}
+	return p.threads
+}
+
+const (
+	poolPartBits = 20
+	poolMaxParts = 1<<poolPartBits - 1
+)
+
+func poolGen(s uint64) uint64 { return s >> (2 * poolPartBits) }
+
+func (p *workerPool) loop(id int, w *poolWorker) {
+	seen := poolGen(p.state.Load())
+	for {
+		spins := 0
+		for poolGen(p.state.Load()) == seen && !p.closed.Load() {
+			spins++
+			if spins < spinIterations {
+				if spins%64 == 0 {
+					goruntime.Gosched()
+				}
+				continue
+			}
+			w.sleeping.Store(true)
+			if poolGen(p.state.Load()) != seen || p.closed.Load() {
+				w.sleeping.Store(false)
+				break
+			}
+			<-w.wake
+			w.sleeping.Store(false)
+			spins = 0
+		}
+		if p.closed.Load() {
+			return
+		}
+		seen = poolGen(p.state.Load())
+		p.work(id, seen)
+	}
+}
+
+// work takes parts of run gen until none are left.
+func (p *workerPool) work(id int, gen uint64) {
+	for {
+		s := p.state.Load()
+		n, i := int(s>>poolPartBits)&poolMaxParts, int(s)&poolMaxParts
+		if poolGen(s) != gen || i >= n {
+			return
+		}
+		if !p.state.CompareAndSwap(s, s+1) {
+			continue
+		}
+		// The run cannot end, nor p.task change, before this part is done.
+		p.task.runPart(id, i)
+		p.done.Add(1)
+	}
+}
+
+// run executes parts 0..parts-1 of t across the pool and returns when all
+// are done. With one thread (or one part) it runs them in order on the
+// calling goroutine.
+func (p *workerPool) run(parts int, t parallelTask) {
+	if p == nil || p.threads == 1 || parts <= 1 || parts > poolMaxParts {
+		for i := range parts {
+			t.runPart(0, i)
+		}
+		return
+	}
+	p.task = t
+	p.done.Store(0)
+	gen := (poolGen(p.state.Load()) + 1) & (1<<24 - 1)
+	p.state.Store(gen<<(2*poolPartBits) | uint64(parts)<<poolPartBits)
+	for _, w := range p.workers {
+		if w.sleeping.Load() {
+			select {
+			case w.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+	p.work(0, gen)
+	for spins := 0; p.done.Load() < int64(parts); spins++ {
+		if spins%64 == 63 {
+			goruntime.Gosched()
+		}
+	}
+	p.task = nil
+}
+
+// close stops the workers.
+func (p *workerPool) close() {
+	if p == nil || p.closed.Swap(true) {
+		return
+	}
+	for _, w := range p.workers {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
