@@ -282,6 +282,9 @@ type logistic struct {
 	inZeroPoint, radius int32
 	inMult              quantize.Multiplier
 	lut                 [256]uint8
+	// int8LUT: the optimized int8 kernel, a table of the reference
+	// kernel's result for each of the 256 inputs.
+	int8LUT bool
 }
 
 func (k *logistic) Prepare(c *PrepareContext) error {
@@ -320,6 +323,9 @@ func (k *logistic) Prepare(c *PrepareContext) error {
 	}
 	k.inZeroPoint = in.ZeroPoint()
 	k.inMult, k.radius, err = actSigmoidInputParams(in)
+	if err == nil && c.Optimized() {
+		k.lut, k.int8LUT = int8Table(func(in, out []int8) { logisticInt8(in, out, k.inZeroPoint, k.radius, k.inMult) }), true
+	}
 	return err
 }
 
@@ -328,6 +334,10 @@ func (k *logistic) Eval() error {
 	case Float32:
 		logisticFloat(k.input.Float32s(), k.output.Float32s())
 	case Int8:
+		if k.int8LUT {
+			lookupUint8(k.input.Uint8s(), k.output.Uint8s(), &k.lut)
+			break
+		}
 		logisticInt8(k.input.Int8s(), k.output.Int8s(), k.inZeroPoint, k.radius, k.inMult)
 	case Uint8:
 		lookupUint8(k.input.Uint8s(), k.output.Uint8s(), &k.lut)
@@ -386,6 +396,9 @@ type tanh struct {
 	inZeroPoint, radius int32
 	inMult              quantize.Multiplier
 	lut                 [256]uint8
+	// int8LUT: the optimized int8 kernel, a table of the reference
+	// kernel's result for each of the 256 inputs.
+	int8LUT bool
 }
 
 func (k *tanh) Prepare(c *PrepareContext) error {
@@ -418,6 +431,9 @@ func (k *tanh) Prepare(c *PrepareContext) error {
 	// zero point 0); edged computes the same bytes.
 	k.inZeroPoint = in.ZeroPoint()
 	k.inMult, k.radius, err = actSigmoidInputParams(in)
+	if err == nil && c.Optimized() {
+		k.lut, k.int8LUT = int8Table(func(in, out []int8) { tanhInt8(in, out, k.inZeroPoint, k.radius, k.inMult) }), true
+	}
 	return err
 }
 
@@ -426,11 +442,29 @@ func (k *tanh) Eval() error {
 	case Float32:
 		tanhFloat(k.input.Float32s(), k.output.Float32s())
 	case Int8:
+		if k.int8LUT {
+			lookupUint8(k.input.Uint8s(), k.output.Uint8s(), &k.lut)
+			break
+		}
 		tanhInt8(k.input.Int8s(), k.output.Int8s(), k.inZeroPoint, k.radius, k.inMult)
 	case Uint8:
 		lookupUint8(k.input.Uint8s(), k.output.Uint8s(), &k.lut)
 	}
 	return nil
+}
+
+// int8Table tabulates an element-wise int8 function (a reference kernel)
+// over its 256 inputs, indexed by the input's byte.
+func int8Table(f func(in, out []int8)) (lut [256]uint8) {
+	var in, out [256]int8
+	for i := range in {
+		in[i] = int8(i)
+	}
+	f(in[:], out[:])
+	for i, v := range out {
+		lut[i] = uint8(v)
+	}
+	return lut
 }
 
 // tanhInt8 is reference_integer_ops::Tanh: inputs beyond the radius

@@ -29,6 +29,7 @@ type softmax struct {
 	inputMult  quantize.Multiplier
 	diffMin    int32
 	outputBits int
+	expTable   *[256]int32 // the optimized kernel's exponentials (nil: reference)
 }
 
 func (k *softmax) Prepare(c *PrepareContext) error {
@@ -76,6 +77,7 @@ func (k *softmax) Prepare(c *PrepareContext) error {
 		return fmt.Errorf("beta %g × input scale %g gives an unusable multiplier", k.beta, in.Scale())
 	}
 	k.diffMin = -int32(quantize.CalculateInputRadius(softmaxScaledDiffIntegerBits, k.inputMult.Shift, 31))
+	k.prepareFast(c)
 	return nil
 }
 
@@ -84,8 +86,16 @@ func (k *softmax) Eval() error {
 	case Float32:
 		softmaxFloat(k, k.input.Float32s(), k.output.Float32s())
 	case Int8:
+		if k.expTable != nil {
+			softmaxTable(k, k.input.Int8s(), k.output.Int8s(), math.MinInt8, math.MaxInt8)
+			break
+		}
 		softmaxQuantized(k, k.input.Int8s(), k.output.Int8s(), math.MinInt8, math.MaxInt8)
 	case Uint8:
+		if k.expTable != nil {
+			softmaxTable(k, k.input.Uint8s(), k.output.Uint8s(), 0, math.MaxUint8)
+			break
+		}
 		softmaxQuantized(k, k.input.Uint8s(), k.output.Uint8s(), 0, math.MaxUint8)
 	}
 	return nil

@@ -1,0 +1,131 @@
+package runtime
+
+import (
+	"github.com/edged/edged/internal/quantize"
+)
+
+// Optimized int8/uint8 ADD, SUB, MUL and SOFTMAX. Each computes what its
+// reference kernel computes, with the per-value work done once in Prepare:
+//
+//   - ADD/SUB: an input's rescaled value, RoundingDivideByPOT(SRDHM((x +
+//     offset) << leftShift, M), s), depends on its 8-bit value alone: two
+//     256-entry tables, then the reference's output rescaling.
+//   - MUL: the reference arithmetic with the requantization inlined
+//     (requantOne, exact for the multipliers QuantizeMultiplier makes).
+//   - SOFTMAX: the exponential of a difference from the row maximum depends
+//     on the difference alone, at most 256 values: a table.
+
+// addSubTables returns the two inputs' rescaled values for every byte.
+func addSubTables[T int8 | uint8](q *addSubQuant) (ta, tb *[256]int32) {
+	ta, tb = new([256]int32), new([256]int32)
+	scale := int32(1) << q.leftShift
+	for i := range 256 {
+		v := int32(T(i))
+		x := (q.in1Offset + v) * scale
+		y := (q.in2Offset + v) * scale
+		ta[i] = quantize.RoundingDivideByPOT(quantize.SaturatingRoundingDoublingHighMul(x, q.in1Mult.Significand), -q.in1Mult.Shift)
+		tb[i] = quantize.RoundingDivideByPOT(quantize.SaturatingRoundingDoublingHighMul(y, q.in2Mult.Significand), -q.in2Mult.Shift)
+	}
+	return ta, tb
+}
+
+// prepareFast chooses the table kernel for 8-bit ADD/SUB.
+func (k *addSub) prepareFast(c *PrepareContext) {
+	if !c.Optimized() {
+		return
+	}
+	switch k.out.Type {
+	case Int8:
+		k.ta, k.tb = addSubTables[int8](&k.q)
+	case Uint8:
+		k.ta, k.tb = addSubTables[uint8](&k.q)
+	}
+}
+
+// addSubTable is the optimized 8-bit ADD/SUB over the inputs' bytes.
+func addSubTable(q *addSubQuant, bc *binaryBroadcast, ta, tb *[256]int32, a, b, out []byte, sub bool) {
+	mo := q.outMult
+	bc.rows(func(ia, sa, ib, sb, o, n int) {
+		dst := out[o : o+n]
+		for i := range dst {
+			sx, sy := ta[a[ia+i*sa]], tb[b[ib+i*sb]]
+			raw := sx + sy
+			if sub {
+				raw = sx - sy
+			}
+			v := elemRoundingDivideByPOT(quantize.SaturatingRoundingDoublingHighMul(raw, mo.Significand), -mo.Shift) + q.outOffset
+			dst[i] = byte(clampInt32(v, q.actMin, q.actMax))
+		}
+	})
+}
+
+// prepareFast chooses the inlined kernel for 8-bit MUL when the multiplier
+// is one requantOne reproduces (shift in [-31, 30]).
+func (k *mulOp) prepareFast(c *PrepareContext) {
+	if !c.Optimized() || (k.out.Type != Int8 && k.out.Type != Uint8) || k.mult.Shift > 30 || k.mult.Shift < -31 {
+		return
+	}
+	k.rq = newRequantParams([]quantize.Multiplier{k.mult}, k.outOffset, k.actMin, k.actMax)
+}
+
+func mulFast[T int8 | uint8](k *mulOp, a, b, out []T) {
+	r := k.rq
+	sig, lsh, rsh, mask, thr := r.sig[0], r.lsh[0], r.rsh[0], r.mask[0], r.thr[0]
+	o1, o2 := k.in1Offset, k.in2Offset
+	k.bc.rows(func(ia, sa, ib, sb, o, n int) {
+		dst := out[o : o+n]
+		for i := range dst {
+			x := o1 + int32(a[ia+i*sa])
+			y := o2 + int32(b[ib+i*sb])
+			dst[i] = T(requantOne(x*y, sig, lsh, rsh, mask, thr, r.zp, r.lo, r.hi))
+		}
+	})
+}
+
+// prepareFast tabulates the exponential of every possible difference.
+func (k *softmax) prepareFast(c *PrepareContext) {
+	if !c.Optimized() || (k.input.Type != Int8 && k.input.Type != Uint8) {
+		return
+	}
+	k.expTable = new([256]int32)
+	for d := range 256 {
+		diff := -int32(d)
+		if diff >= k.diffMin {
+			scaled := quantize.MultiplyByQuantizedMultiplierGreaterThanOne(diff, k.inputMult.Significand, k.inputMult.Shift)
+			k.expTable[d] = quantize.ExpOnNegativeValues(scaled, softmaxScaledDiffIntegerBits)
+		}
+	}
+}
+
+// softmaxTable is softmaxQuantized with the exponentials from the table.
+func softmaxTable[T int8 | uint8](k *softmax, in, out []T, outMin, outMax int32) {
+	et := k.expTable
+	for i := range k.outer {
+		row := in[i*k.depth : (i+1)*k.depth]
+		orow := out[i*k.depth : (i+1)*k.depth]
+		maxIn := row[0]
+		for _, x := range row {
+			if x > maxIn {
+				maxIn = x
+			}
+		}
+		var sumOfExps int32
+		for _, x := range row {
+			diff := int32(x) - int32(maxIn)
+			if diff >= k.diffMin {
+				sumOfExps += quantize.Rescale(et[uint8(-diff)], 0, softmaxAccumIntegerBits)
+			}
+		}
+		shiftedScale, bitsOverUnit := quantize.GetReciprocal(sumOfExps, softmaxAccumIntegerBits)
+		exponent := bitsOverUnit + 31 - k.outputBits
+		for j, x := range row {
+			diff := int32(x) - int32(maxIn)
+			if diff < k.diffMin {
+				orow[j] = T(outMin)
+				continue
+			}
+			unsat := quantize.RoundingDivideByPOT(quantize.SaturatingRoundingDoublingHighMul(shiftedScale, et[uint8(-diff)]), exponent)
+			orow[j] = T(clampInt32(unsat+outMin, outMin, outMax))
+		}
+	}
+}
