@@ -48,16 +48,12 @@ func (s simdKind) String() string {
 	return "go"
 }
 
-// cpuSIMD is the best micro-kernel family this CPU runs; useSIMD is what
-// kernels prepared from now on choose (tests switch it to the pure-Go
-// kernels to test those too).
-var (
-	cpuSIMD = detectSIMD()
-	useSIMD = cpuSIMD
-)
+// cpuSIMD is the best micro-kernel family this CPU runs.
+var cpuSIMD = detectSIMD()
 
-// KernelBackend describes the optimized kernels' instruction set in use.
-func KernelBackend() string { return useSIMD.String() }
+// KernelBackend names the optimized kernels' instruction set on this CPU
+// ("avx2", "neon", "neon+dotprod" or "go").
+func KernelBackend() string { return cpuSIMD.String() }
 
 // packedFilter is a filter of n output channels over a depth of k (taps ×
 // input channels) laid out for the int16 micro-kernel: blocks of 16 output

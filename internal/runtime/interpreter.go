@@ -32,6 +32,10 @@ type Options struct {
 	// of the optimized kernels chosen in Prepare. The environment variable
 	// EDGED_KERNELS=reference does the same for every interpreter.
 	ReferenceKernels bool
+
+	// pureGo makes the optimized kernels use their pure-Go micro-kernels
+	// instead of SIMD assembly (tests use it to test both).
+	pureGo bool
 }
 
 // ReferenceKernelsEnv is the environment variable that, set to "reference",
@@ -67,6 +71,7 @@ type Interpreter struct {
 	stateBytes int // variable tensors
 
 	optimized bool
+	simd      simdKind // the micro-kernels the optimized kernels use
 	pool      *workerPool
 	// workspace is per-thread working memory of the optimized kernels
 	// (packed input tiles, accumulator rows): one buffer per thread, as
@@ -96,7 +101,10 @@ func NewInterpreter(m *Model, opts *Options) (*Interpreter, error) {
 	}
 	g := m.Subgraphs[0]
 	it := &Interpreter{model: m, graph: g, tensors: make([]*Tensor, len(g.Tensors)),
-		optimized: optimizedKernels(opts), workspace: &workspace{}}
+		optimized: optimizedKernels(opts), simd: cpuSIMD, workspace: &workspace{}}
+	if opts.pureGo {
+		it.simd = simdNone
+	}
 	if opts.Threads > 1 {
 		it.pool = newWorkerPool(opts.Threads)
 	}

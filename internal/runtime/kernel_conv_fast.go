@@ -44,7 +44,7 @@ func newConvFast(c *PrepareContext, k *conv2D) *convFast {
 	if !c.Optimized() || k.groupSize != g.outDepth || (k.input.Type != Int8 && k.input.Type != Uint8) {
 		return nil
 	}
-	f := &convFast{k: k, simd: useSIMD, signed: k.input.Type == Int8, zp: int16(k.input.ZeroPoint())}
+	f := &convFast{k: k, simd: c.simd(), signed: k.input.Type == Int8, zp: int16(k.input.ZeroPoint())}
 	depth := g.filterH * g.filterW * k.filterDepth
 	var bias []int32
 	if k.bias != nil {
@@ -179,7 +179,7 @@ func newDwFast(c *PrepareContext, k *depthwiseConv2D) *dwFast {
 		return nil
 	}
 	g := &k.g
-	d := &dwFast{k: k, simd: useSIMD, signed: k.input.Type == Int8, zp: int16(k.input.ZeroPoint())}
+	d := &dwFast{k: k, simd: c.simd(), signed: k.input.Type == Int8, zp: int16(k.input.ZeroPoint())}
 	d.c = g.outDepth
 	d.cp = (d.c + gemmNR - 1) / gemmNR * gemmNR
 	d.outW = g.outW

@@ -204,6 +204,9 @@ func (c *PrepareContext) SetOutputShape(i int, shape []int) error {
 // kernels.
 func (c *PrepareContext) Optimized() bool { return c.it.optimized }
 
+// simd is the micro-kernel family optimized kernels use.
+func (c *PrepareContext) simd() simdKind { return c.it.simd }
+
 // pool is the interpreter's worker pool (nil when single-threaded).
 func (c *PrepareContext) pool() *workerPool { return c.it.pool }
 
