@@ -24,6 +24,7 @@ type benchResult struct {
 	MinMicros       float64 `json:"min_us"`
 	MeanMicros      float64 `json:"mean_us"`
 	ArenaBytes      int     `json:"arena_bytes"`
+	WorkspaceBytes  int     `json:"workspace_bytes"`
 	AllocsPerInvoke float64 `json:"allocs_per_invoke"`
 	BytesPerInvoke  float64 `json:"bytes_per_invoke"`
 	MACs            int64   `json:"macs"`
@@ -31,11 +32,12 @@ type benchResult struct {
 }
 
 func runBench(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench", "--model M [--runs N] [--warmup W] [--threads T] [--json]", stderr)
+	fs := newFlagSet("bench", "--model M [--runs N] [--warmup W] [--threads T] [--reference] [--json]", stderr)
 	modelPath := fs.String("model", "", "the .tflite model to measure (required)")
 	runs := fs.Int("runs", 20, "timed invokes")
 	warmup := fs.Int("warmup", 2, "untimed invokes before measuring")
-	threads := fs.Int("threads", 1, "kernel threads per invoke")
+	threads := fs.Int("threads", 1, "threads that share the work of large layers")
+	reference := fs.Bool("reference", false, "run the plain reference kernels instead of the optimized ones")
 	seed := fs.Uint64("seed", 1, "seed of the random input values")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	if err := parseFlags(fs, args); err != nil {
@@ -47,18 +49,18 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if *runs < 1 || *warmup < 0 || *threads < 1 {
 		return usagef("--runs and --threads must be at least 1, --warmup at least 0")
 	}
-	if *threads > 1 {
-		// Said plainly rather than pretended: the results are single-threaded.
-		fmt.Fprintf(stderr, "edged bench: this build's kernels run on one thread; measuring with --threads 1\n")
-		*threads = 1
-	}
 	m, err := runtime.LoadModelFile(*modelPath)
 	if err != nil {
 		return err
 	}
-	it, err := runtime.NewInterpreter(m, nil)
+	it, err := runtime.NewInterpreter(m, &runtime.Options{Threads: *threads, ReferenceKernels: *reference})
 	if err != nil {
 		return fmt.Errorf("%s: %w", *modelPath, err)
+	}
+	defer it.Close()
+	backend := "int8 (pure Go reference kernels)"
+	if it.OptimizedKernels() {
+		backend = "int8 (optimized kernels, " + runtime.KernelBackend() + " micro-kernels)"
 	}
 	rng := rand.New(rand.NewPCG(*seed, 0x5eed))
 	for _, t := range it.Inputs() {
@@ -94,14 +96,15 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	r := benchResult{
 		Model:           *modelPath,
-		Backend:         "int8 (pure Go reference kernels)",
-		Threads:         *threads,
+		Backend:         backend,
+		Threads:         it.Threads(),
 		Runs:            *runs,
 		MedianMicros:    us(median),
 		P90Micros:       us(times[min(len(times)-1, int(math.Ceil(0.9*float64(len(times))))-1)]),
 		MinMicros:       us(times[0]),
 		MeanMicros:      us(sum / time.Duration(len(times))),
 		ArenaBytes:      it.ArenaBytes(),
+		WorkspaceBytes:  it.WorkspaceBytes(),
 		AllocsPerInvoke: float64(after.Mallocs-before.Mallocs) / float64(*runs),
 		BytesPerInvoke:  float64(after.TotalAlloc-before.TotalAlloc) / float64(*runs),
 		MACs:            it.MACs(),
@@ -117,7 +120,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "model        %s\n", r.Model)
 	fmt.Fprintf(stdout, "backend      %s, %d thread(s)\n", r.Backend, r.Threads)
 	fmt.Fprintf(stdout, "invoke       median %.1f us, p90 %.1f us, min %.1f us (%d runs after %d warm-up)\n", r.MedianMicros, r.P90Micros, r.MinMicros, r.Runs, *warmup)
-	fmt.Fprintf(stdout, "arena        %d bytes\n", r.ArenaBytes)
+	fmt.Fprintf(stdout, "arena        %d bytes (+ %d bytes kernel workspace)\n", r.ArenaBytes, r.WorkspaceBytes)
 	fmt.Fprintf(stdout, "allocations  %.2f per invoke (%.0f bytes)\n", r.AllocsPerInvoke, r.BytesPerInvoke)
 	fmt.Fprintf(stdout, "MACs         %d per invoke, %.3g MAC/s\n", r.MACs, r.MACsPerSecond)
 	return nil

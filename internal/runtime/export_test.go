@@ -6,3 +6,7 @@ func PureGo(opts Options) *Options {
 	opts.pureGo = true
 	return &opts
 }
+
+// Int8PeakLoop runs the CPU's int8 multiply-accumulate peak loop; it
+// returns the multiply-accumulates per iteration (0: no loop here).
+func Int8PeakLoop(iters int) int { return int8PeakLoop(iters) }

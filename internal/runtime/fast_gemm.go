@@ -91,14 +91,14 @@ func packFilter[W int8 | uint8](w []W, n, k int, filterOffset, inputOffset int32
 	return p
 }
 
-// gemmGo is the pure-Go micro-kernel: for gemmMR rows of a (row m at
-// m*kp), every block b of p: acc[m*accStride + b*16 + j] = bias[b*16+j] +
-// Σ_d a[m][d]·w'[b*16+j][d].
-func gemmGo(a []int16, p *packedFilter, acc []int32, accStride int) {
+// gemmGo is the pure-Go micro-kernel: for tiles × gemmMR rows of a (row m
+// at m*kp) and every block b of p: acc[m*accStride + b*16 + j] =
+// bias[b*16+j] + Σ_d a[m][d]·w'[b*16+j][d].
+func gemmGo(a []int16, p *packedFilter, acc []int32, accStride, tiles int) {
 	kp, np := p.kp, p.kp/2
 	for b := range p.nb {
 		wb := p.w[b*kp*gemmNR : (b+1)*kp*gemmNR]
-		for m := range gemmMR {
+		for m := range tiles * gemmMR {
 			row := a[m*kp : m*kp+kp]
 			var s [gemmNR]int32
 			copy(s[:], p.bias[b*gemmNR:])
@@ -139,10 +139,12 @@ func newRequantParams(mult []quantize.Multiplier, zp, lo, hi int32) *requantPara
 	return r
 }
 
-// requantGo writes len(out) channels of one output pixel from acc.
-func requantGo(acc []int32, r *requantParams, out []byte) {
-	acc = acc[:len(out)]
-	sig, lsh, rsh, mask, thr := r.sig[:len(out)], r.lsh[:len(out)], r.rsh[:len(out)], r.mask[:len(out)], r.thr[:len(out)]
+// requantGo writes len(out) channels, starting at channel c0, of one output
+// pixel from acc.
+func requantGo(acc []int32, r *requantParams, c0 int, out []byte) {
+	n := len(out)
+	acc = acc[:n]
+	sig, lsh, rsh, mask, thr := r.sig[c0:c0+n], r.lsh[c0:c0+n], r.rsh[c0:c0+n], r.mask[c0:c0+n], r.thr[c0:c0+n]
 	for c, a := range acc {
 		out[c] = byte(requantOne(a, sig[c], lsh[c], rsh[c], mask[c], thr[c], r.zp, r.lo, r.hi))
 	}

@@ -12,10 +12,10 @@ func detectSIMD() simdKind {
 // AVX2 micro-kernels (fast_simd_amd64.s).
 
 //go:noescape
-func gemmAVX2(a *int16, kp int, w *int16, nb int, bias *int32, acc *int32, accStride int)
+func gemmAVX2(a *int16, kp int, w *int16, nb int, bias *int32, acc *int32, accStride int, tiles int)
 
 //go:noescape
-func requantAVX2(acc *int32, n int, sig, lsh, rsh, mask, thr *int32, out *byte, zp, lo, hi int)
+func requantAVX2(acc *int32, n int, sig, lsh, rsh, mask, thr *int32, out *byte, zp, lo, hi, rows, accStride, outStride int)
 
 //go:noescape
 func widenInt8AVX2(dst *int16, src *byte, n int)
@@ -26,34 +26,37 @@ func widenUint8AVX2(dst *int16, src *byte, n int)
 //go:noescape
 func dwRowAVX2(base *int16, taps *int64, npairs, ncb int, w *int16, bias *int32, acc *int32, outW, xstride int)
 
-// gemm runs the micro-kernel of kind s (see gemmGo).
-func gemm(s simdKind, a []int16, p *packedFilter, acc []int32, accStride int) {
+// gemm runs the micro-kernel of kind s on tiles × gemmMR rows of a (see
+// gemmGo).
+func gemm(s simdKind, a []int16, p *packedFilter, acc []int32, accStride, tiles int) {
 	if s == simdAVX2 {
-		_ = a[gemmMR*p.kp-1]
-		_ = acc[(gemmMR-1)*accStride+p.nb*gemmNR-1]
-		gemmAVX2(&a[0], p.kp, &p.w[0], p.nb, &p.bias[0], &acc[0], accStride)
+		_ = a[tiles*gemmMR*p.kp-1]
+		_ = acc[(tiles*gemmMR-1)*accStride+p.nb*gemmNR-1]
+		gemmAVX2(&a[0], p.kp, &p.w[0], p.nb, &p.bias[0], &acc[0], accStride, tiles)
 		return
 	}
-	gemmGo(a, p, acc, accStride)
+	gemmGo(a, p, acc, accStride, tiles)
 }
 
-// requant writes len(out) channels of one pixel (see requantGo).
-func requant(s simdKind, acc []int32, r *requantParams, out []byte) {
-	n := len(out)
+// requant writes rows pixels of n channels (see requantGo).
+func requant(s simdKind, acc []int32, accStride int, r *requantParams, out []byte, outStride, n, rows int) {
 	if s == simdAVX2 && n >= 8 {
 		v := n &^ 7
-		_ = acc[v-1]
-		requantAVX2(&acc[0], v, &r.sig[0], &r.lsh[0], &r.rsh[0], &r.mask[0], &r.thr[0], &out[0], int(r.zp), int(r.lo), int(r.hi))
+		_ = acc[(rows-1)*accStride+n-1]
+		_ = out[(rows-1)*outStride+n-1]
+		requantAVX2(&acc[0], v, &r.sig[0], &r.lsh[0], &r.rsh[0], &r.mask[0], &r.thr[0], &out[0], int(r.zp), int(r.lo), int(r.hi), rows, accStride, outStride)
 		if v == n {
 			return
 		}
 		// The rest, n%8 channels, through the same arithmetic in Go.
-		for c := v; c < n; c++ {
-			out[c] = byte(requantOne(acc[c], r.sig[c], r.lsh[c], r.rsh[c], r.mask[c], r.thr[c], r.zp, r.lo, r.hi))
+		for m := range rows {
+			requantGo(acc[m*accStride+v:m*accStride+n], r, v, out[m*outStride+v:m*outStride+n])
 		}
 		return
 	}
-	requantGo(acc, r, out)
+	for m := range rows {
+		requantGo(acc[m*accStride:m*accStride+n], r, 0, out[m*outStride:m*outStride+n])
+	}
 }
 
 // widen converts 8-bit values to int16.
@@ -80,4 +83,18 @@ func dwRow(s simdKind, d *dwFast, ring []int16, taps []int64, acc []int32) {
 		return
 	}
 	dwRowGo(d, ring, taps, acc)
+}
+
+//go:noescape
+func int8PeakAVX2(iters int)
+
+// int8PeakLoop runs the peak loop of this CPU's micro-kernel family for
+// iters iterations and returns the multiply-accumulates one iteration does
+// (0 when there is no such loop).
+func int8PeakLoop(iters int) int {
+	if cpuSIMD != simdAVX2 {
+		return 0
+	}
+	int8PeakAVX2(iters)
+	return 128
 }

@@ -5,22 +5,27 @@
 // most 255 in magnitude) and accumulated with wrapping VPADDD, which is the
 // reference's int32 arithmetic in another order.
 
-// func gemmAVX2(a *int16, kp int, w *int16, nb int, bias *int32, acc *int32, accStride int)
-// 4 rows of a (kp int16 each) times nb packed blocks of 16 channels.
-TEXT ·gemmAVX2(SB), NOSPLIT, $0-56
+// func gemmAVX2(a *int16, kp int, w *int16, nb int, bias *int32, acc *int32, accStride int, tiles int)
+// tiles × 4 rows of a (kp int16 each, consecutive) times nb packed blocks
+// of 16 channels; tile t's rows go to acc rows 4t..4t+3.
+TEXT ·gemmAVX2(SB), NOSPLIT, $0-64
 	MOVQ a+0(FP), SI
 	MOVQ kp+8(FP), R12
 	MOVQ R12, R8
 	SHLQ $1, R8              // row stride in bytes
 	LEAQ (R8)(R8*2), R9      // 3 rows
 	SHRQ $1, R12             // pairs
-	MOVQ w+16(FP), DI
-	MOVQ nb+24(FP), CX
-	MOVQ bias+32(FP), BX
 	MOVQ acc+40(FP), DX
 	MOVQ accStride+48(FP), R10
 	SHLQ $2, R10             // acc row stride in bytes
 	LEAQ (R10)(R10*2), R11
+	MOVQ tiles+56(FP), R15
+
+gemm_tile:
+	MOVQ w+16(FP), DI
+	MOVQ nb+24(FP), CX
+	MOVQ bias+32(FP), BX
+	MOVQ DX, R14             // this tile's acc
 
 gemm_block:
 	VMOVDQU (BX), Y0
@@ -77,6 +82,11 @@ gemm_store:
 	ADDQ $64, DX
 	DECQ CX
 	JNZ gemm_block
+
+	LEAQ (SI)(R8*4), SI      // next 4 rows of a
+	LEAQ (R14)(R10*4), DX    // next 4 rows of acc
+	DECQ R15
+	JNZ gemm_tile
 	VZEROUPPER
 	RET
 
@@ -84,20 +94,13 @@ DATA lowbytes<>+0(SB)/8, $0x0e0c0a0806040200
 DATA lowbytes<>+8(SB)/8, $0x8080808080808080
 GLOBL lowbytes<>(SB), RODATA|NOPTR, $16
 
-// func requantAVX2(acc *int32, n int, sig, lsh, rsh, mask, thr *int32, out *byte, zp, lo, hi int)
-// n is a multiple of 8. MultiplyByQuantizedMultiplier: x << lsh (wrapping),
+// func requantAVX2(acc *int32, n int, sig, lsh, rsh, mask, thr *int32, out *byte, zp, lo, hi, rows, accStride, outStride int)
+// rows pixels of n channels (a multiple of 8) each; acc and out advance by
+// accStride int32 and outStride bytes per pixel. MultiplyByQuantizedMultiplier: x << lsh (wrapping),
 // the rounding doubling high multiply as floor((x·sig + 2^30) / 2^31) (sig is
 // never MinInt32, so it never saturates), the rounding right shift by rsh
 // (ties away from zero), then zero point and clamp.
-TEXT ·requantAVX2(SB), NOSPLIT, $0-88
-	MOVQ acc+0(FP), SI
-	MOVQ n+8(FP), CX
-	MOVQ sig+16(FP), R8
-	MOVQ lsh+24(FP), R9
-	MOVQ rsh+32(FP), R10
-	MOVQ mask+40(FP), R11
-	MOVQ thr+48(FP), R12
-	MOVQ out+56(FP), DI
+TEXT ·requantAVX2(SB), NOSPLIT, $0-112
 	MOVQ $0x40000000, AX
 	MOVQ AX, X15
 	VPBROADCASTQ X15, Y15
@@ -111,6 +114,22 @@ TEXT ·requantAVX2(SB), NOSPLIT, $0-88
 	MOVQ AX, X12
 	VPBROADCASTD X12, Y12
 	VMOVDQU lowbytes<>(SB), X11
+	MOVQ acc+0(FP), R13
+	MOVQ out+56(FP), R14
+	MOVQ accStride+96(FP), R15
+	SHLQ $2, R15
+	MOVQ rows+88(FP), BX
+	MOVQ outStride+104(FP), DX
+
+rq_row:
+	MOVQ R13, SI
+	MOVQ R14, DI
+	MOVQ n+8(FP), CX
+	MOVQ sig+16(FP), R8
+	MOVQ lsh+24(FP), R9
+	MOVQ rsh+32(FP), R10
+	MOVQ mask+40(FP), R11
+	MOVQ thr+48(FP), R12
 
 rq_loop:
 	VMOVDQU (SI), Y0
@@ -148,6 +167,11 @@ rq_loop:
 	ADDQ $8, DI
 	SUBQ $8, CX
 	JNZ rq_loop
+
+	ADDQ R15, R13
+	ADDQ DX, R14
+	DECQ BX
+	JNZ rq_row
 	VZEROUPPER
 	RET
 
@@ -241,5 +265,43 @@ dw_pair:
 	ADDQ xstride+64(FP), R8
 	DECQ R15
 	JNZ dw_col
+	VZEROUPPER
+	RET
+
+// func int8PeakAVX2(iters int)
+// The core's exact int8 multiply-accumulate peak: 8 independent chains of
+// VPMADDWD (16 multiply-accumulates each) and VPADDD per iteration, 128
+// multiply-accumulates, nothing else but the loop counter.
+TEXT ·int8PeakAVX2(SB), NOSPLIT, $0-8
+	MOVQ iters+0(FP), CX
+	VPXOR Y8, Y8, Y8
+	VPXOR Y9, Y9, Y9
+	VPXOR Y10, Y10, Y10
+	VPXOR Y11, Y11, Y11
+	VPXOR Y12, Y12, Y12
+	VPXOR Y13, Y13, Y13
+	VPXOR Y14, Y14, Y14
+	VPXOR Y15, Y15, Y15
+	VPCMPEQD Y0, Y0, Y0
+	VPCMPEQD Y1, Y1, Y1
+peak_loop:
+	VPMADDWD Y0, Y1, Y2
+	VPADDD Y2, Y8, Y8
+	VPMADDWD Y0, Y1, Y3
+	VPADDD Y3, Y9, Y9
+	VPMADDWD Y0, Y1, Y4
+	VPADDD Y4, Y10, Y10
+	VPMADDWD Y0, Y1, Y5
+	VPADDD Y5, Y11, Y11
+	VPMADDWD Y0, Y1, Y6
+	VPADDD Y6, Y12, Y12
+	VPMADDWD Y0, Y1, Y7
+	VPADDD Y7, Y13, Y13
+	VPMADDWD Y0, Y1, Y2
+	VPADDD Y2, Y14, Y14
+	VPMADDWD Y0, Y1, Y3
+	VPADDD Y3, Y15, Y15
+	DECQ CX
+	JNZ peak_loop
 	VZEROUPPER
 	RET

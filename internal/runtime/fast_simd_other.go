@@ -4,14 +4,20 @@ package runtime
 
 func detectSIMD() simdKind { return simdNone }
 
-func gemm(_ simdKind, a []int16, p *packedFilter, acc []int32, accStride int) {
-	gemmGo(a, p, acc, accStride)
+func gemm(_ simdKind, a []int16, p *packedFilter, acc []int32, accStride, tiles int) {
+	gemmGo(a, p, acc, accStride, tiles)
 }
 
-func requant(_ simdKind, acc []int32, r *requantParams, out []byte) { requantGo(acc, r, out) }
+func requant(_ simdKind, acc []int32, accStride int, r *requantParams, out []byte, outStride, n, rows int) {
+	for m := range rows {
+		requantGo(acc[m*accStride:m*accStride+n], r, 0, out[m*outStride:m*outStride+n])
+	}
+}
 
 func widen(_ simdKind, dst []int16, src []byte, signed bool) { widenGo(dst, src, signed) }
 
 func dwRow(_ simdKind, d *dwFast, ring []int16, taps []int64, acc []int32) {
 	dwRowGo(d, ring, taps, acc)
 }
+
+func int8PeakLoop(int) int { return 0 }

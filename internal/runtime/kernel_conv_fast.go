@@ -32,6 +32,7 @@ type convFast struct {
 	direct bool // 1×1, stride 1, no padding: pixel p reads input pixel p
 
 	pixels, tiles, tilesPerPart, parts int
+	panelTiles                         int // tiles gathered and multiplied per micro-kernel call
 
 	ws            *workspace
 	pool          *workerPool
@@ -64,9 +65,17 @@ func newConvFast(c *PrepareContext, k *conv2D) *convFast {
 	f.parts = splitParts(f.pool, f.tiles, k.MACs())
 	f.tilesPerPart = (f.tiles + f.parts - 1) / f.parts
 	f.parts = (f.tiles + f.tilesPerPart - 1) / f.tilesPerPart
-	f.accOff = alignUp(gemmMR*f.pf.kp*2, 64)
-	f.ws = c.requestWorkspace(f.accOff + gemmMR*f.pf.nb*gemmNR*4)
+	f.panelTiles = panelTiles(f.pf)
+	f.accOff = alignUp(f.panelTiles*gemmMR*f.pf.kp*2, 64)
+	f.ws = c.requestWorkspace(f.accOff + f.panelTiles*gemmMR*f.pf.nb*gemmNR*4)
 	return f
+}
+
+// panelTiles is how many tiles of gemmMR rows one micro-kernel call takes:
+// as many as keep the int16 rows within 64 KB and the accumulators within
+// 32 KB, at most 16.
+func panelTiles(p *packedFilter) int {
+	return max(1, min(16, 32768/(gemmMR*p.nb*gemmNR*4), 65536/(gemmMR*p.kp*2)))
 }
 
 func (f *convFast) eval() {
@@ -76,22 +85,25 @@ func (f *convFast) eval() {
 
 func (f *convFast) runPart(worker, part int) {
 	buf := f.ws.get(worker)
-	kp, nb := f.pf.kp, f.pf.nb
-	a := int16View(buf[:f.accOff])[:gemmMR*kp]
-	acc := int32View(buf[f.accOff:])[:gemmMR*nb*gemmNR]
+	kp, nb, pt := f.pf.kp, f.pf.nb, f.panelTiles
+	a := int16View(buf[:f.accOff])[:pt*gemmMR*kp]
+	acc := int32View(buf[f.accOff:])[:pt*gemmMR*nb*gemmNR]
 	n := f.k.g.outDepth
+	c := f.k.g.inDepth
 	end := min(f.tiles, (part+1)*f.tilesPerPart)
-	for t := part * f.tilesPerPart; t < end; t++ {
+	for t := part * f.tilesPerPart; t < end; t += pt {
+		nt := min(pt, end-t)
 		p0 := t * gemmMR
-		rows := min(gemmMR, f.pixels-p0)
-		for m := range rows {
-			f.gather(p0+m, a[m*kp:m*kp+f.pf.k])
+		rows := min(nt*gemmMR, f.pixels-p0)
+		if f.direct && kp == c {
+			widen(f.simd, a[:rows*c], f.inBuf[p0*c:(p0+rows)*c], f.signed)
+		} else {
+			for m := range rows {
+				f.gather(p0+m, a[m*kp:m*kp+f.pf.k])
+			}
 		}
-		gemm(f.simd, a, f.pf, acc, nb*gemmNR)
-		for m := range rows {
-			p := p0 + m
-			requant(f.simd, acc[m*nb*gemmNR:], f.rq, f.outBuf[p*n:p*n+n])
-		}
+		gemm(f.simd, a, f.pf, acc, nb*gemmNR, nt)
+		requant(f.simd, acc, nb*gemmNR, f.rq, f.outBuf[p0*n:], n, n, rows)
 	}
 }
 
@@ -292,10 +304,7 @@ func (d *dwFast) runPart(worker, part int) {
 			taps[d.taps] = taps[d.taps-1]
 		}
 		dwRow(d.simd, d, ring, taps, acc)
-		out := d.outBuf[(b*g.outH+oy)*g.outW*d.c:]
-		for ox := range d.outW {
-			requant(d.simd, acc[ox*d.cp:], d.rq, out[ox*d.c:ox*d.c+d.c])
-		}
+		requant(d.simd, acc, d.cp, d.rq, d.outBuf[(b*g.outH+oy)*g.outW*d.c:], d.c, d.c, d.outW)
 	}
 }
 

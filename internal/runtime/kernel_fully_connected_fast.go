@@ -59,10 +59,7 @@ func (f *fcFast) runPart(worker, part int) {
 		for m := range rows {
 			widen(f.simd, a[m*kp:m*kp+k], f.inBuf[(r0+m)*k:(r0+m+1)*k], f.signed)
 		}
-		gemm(f.simd, a, f.pf, acc, nb*gemmNR)
-		for m := range rows {
-			r := r0 + m
-			requant(f.simd, acc[m*nb*gemmNR:], f.rq, f.outBuf[r*n:r*n+n])
-		}
+		gemm(f.simd, a, f.pf, acc, nb*gemmNR, 1)
+		requant(f.simd, acc, nb*gemmNR, f.rq, f.outBuf[r0*n:], n, n, rows)
 	}
 }
