@@ -34,10 +34,12 @@ type convFast struct {
 	pixels, tiles, tilesPerPart, parts int
 	panelTiles                         int // tiles gathered and multiplied per micro-kernel call
 
-	ws            *workspace
-	pool          *workerPool
-	accOff        int
-	inBuf, outBuf []byte
+	ring *padRing // input rows for the patches, unless direct
+
+	ws              *workspace
+	pool            *workerPool
+	accOff, ringOff int
+	inBuf, outBuf   []byte
 }
 
 func newConvFast(c *PrepareContext, k *conv2D) *convFast {
@@ -67,7 +69,13 @@ func newConvFast(c *PrepareContext, k *conv2D) *convFast {
 	f.parts = (f.tiles + f.tilesPerPart - 1) / f.tilesPerPart
 	f.panelTiles = panelTiles(f.pf)
 	f.accOff = alignUp(f.panelTiles*gemmMR*f.pf.kp*2, 64)
-	f.ws = c.requestWorkspace(f.accOff + f.panelTiles*gemmMR*f.pf.nb*gemmNR*4)
+	f.ringOff = f.accOff + alignUp(f.panelTiles*gemmMR*f.pf.nb*gemmNR*4, 64)
+	size := f.ringOff
+	if !f.direct {
+		f.ring = newPadRing(g, f.simd, f.signed, f.zp, g.inDepth, g.inDepth, 1)
+		size += f.ring.bytes
+	}
+	f.ws = c.requestWorkspace(size)
 	return f
 }
 
@@ -80,6 +88,9 @@ func panelTiles(p *packedFilter) int {
 
 func (f *convFast) eval() {
 	f.inBuf, f.outBuf = f.k.input.Bytes(), f.k.output.Bytes()
+	if f.ring != nil {
+		f.ring.in = f.inBuf
+	}
 	f.pool.run(f.parts, f)
 }
 
@@ -88,6 +99,10 @@ func (f *convFast) runPart(worker, part int) {
 	kp, nb, pt := f.pf.kp, f.pf.nb, f.panelTiles
 	a := int16View(buf[:f.accOff])[:pt*gemmMR*kp]
 	acc := int32View(buf[f.accOff:])[:pt*gemmMR*nb*gemmNR]
+	var rv ringView
+	if f.ring != nil {
+		rv = f.ring.view(buf, f.ringOff)
+	}
 	n := f.k.g.outDepth
 	c := f.k.g.inDepth
 	end := min(f.tiles, (part+1)*f.tilesPerPart)
@@ -95,54 +110,69 @@ func (f *convFast) runPart(worker, part int) {
 		nt := min(pt, end-t)
 		p0 := t * gemmMR
 		rows := min(nt*gemmMR, f.pixels-p0)
-		if f.direct && kp == c {
+		switch {
+		case f.direct && kp == c:
 			widen(f.simd, a[:rows*c], f.inBuf[p0*c:(p0+rows)*c], f.signed)
-		} else {
+		case f.direct:
 			for m := range rows {
-				f.gather(p0+m, a[m*kp:m*kp+f.pf.k])
+				widen(f.simd, a[m*kp:m*kp+c], f.inBuf[(p0+m)*c:(p0+m+1)*c], f.signed)
 			}
+		default:
+			f.gather(p0, rows, a, kp, rv)
 		}
 		gemm(f.simd, a, f.pf, acc, nb*gemmNR, nt)
 		requant(f.simd, acc, nb*gemmNR, f.rq, f.outBuf[p0*n:], n, n, rows)
 	}
 }
 
-// gather writes output pixel p's input patch, in filter order (row, column,
-// channel), into row; taps outside the input get the input's zero point.
-func (f *convFast) gather(p int, row []int16) {
+// gather writes the input patches of output pixels p0..p0+rows-1, in
+// filter order (row, column, channel), into rows of a (kp apart), from the
+// ring of padded rows (taps outside the input read the zero point).
+func (f *convFast) gather(p0, rows int, a []int16, kp int, rv ringView) {
 	g := &f.k.g
 	c := g.inDepth
-	in := f.inBuf
-	if f.direct {
-		widen(f.simd, row, in[p*c:p*c+c], f.signed)
-		return
-	}
-	b, r := p/(g.outH*g.outW), p%(g.outH*g.outW)
+	b, r := p0/(g.outH*g.outW), p0%(g.outH*g.outW)
 	oy, ox := r/g.outW, r%g.outW
-	iy0, ix0 := oy*g.strideH-g.pad.height, ox*g.strideW-g.pad.width
-	rowContiguous := g.dilationW == 1 && ix0 >= 0 && ix0+g.filterW <= g.inW
-	i := 0
-	for fy := range g.filterH {
-		iy := iy0 + fy*g.dilationH
-		if iy < 0 || iy >= g.inH {
-			fillInt16(row[i:i+g.filterW*c], f.zp)
-			i += g.filterW * c
-			continue
-		}
-		base := ((b*g.inH + iy) * g.inW) * c
-		if rowContiguous {
-			widen(f.simd, row[i:i+g.filterW*c], in[base+ix0*c:base+(ix0+g.filterW)*c], f.signed)
-			i += g.filterW * c
-			continue
-		}
-		for fx := range g.filterW {
-			ix := ix0 + fx*g.dilationW
-			if ix < 0 || ix >= g.inW {
-				fillInt16(row[i:i+c], f.zp)
-			} else {
-				widen(f.simd, row[i:i+c], in[base+ix*c:base+ix*c+c], f.signed)
+	run := g.filterW * c
+	offs := rv.offs
+	rowStart := true
+	for m := range rows {
+		if rowStart {
+			iy0 := oy*g.strideH - g.pad.height
+			for fy := range offs {
+				offs[fy] = f.ring.row(rv, b, iy0+fy*g.dilationH)
 			}
-			i += c
+			rowStart = false
+		}
+		row := a[m*kp : m*kp+kp]
+		x := ox * g.strideW * c
+		i := 0
+		for _, off := range offs {
+			off += x
+			if g.dilationW == 1 {
+				dst, src := row[i:i+run], rv.ring[off:off+run]
+				if run <= 32 {
+					// Short runs (first layers): a loop beats memmove's call.
+					for j := range dst {
+						dst[j] = src[j]
+					}
+				} else {
+					copy(dst, src)
+				}
+				i += run
+				continue
+			}
+			for fx := range g.filterW {
+				o := off + fx*g.dilationW*c
+				copy(row[i:i+c], rv.ring[o:o+c])
+				i += c
+			}
+		}
+		if ox++; ox == g.outW {
+			ox, rowStart = 0, true
+			if oy++; oy == g.outH {
+				oy, b = 0, b+1
+			}
 		}
 	}
 }
@@ -150,6 +180,102 @@ func (f *convFast) gather(p int, row []int16) {
 func fillInt16(s []int16, v int16) {
 	for i := range s {
 		s[i] = v
+	}
+}
+
+// padRing is a small ring of input rows widened to int16 and padded with
+// the input's zero point, so windows read them without bounds checks: the
+// rows a window of filter taps spans ((filterH-1)·dilationH+1 of them) are
+// in distinct slots, and each input row is widened once per part however
+// many windows read it. Channels are repeated dm times (depthwise depth
+// multiplier) and padded to cp with the zero point.
+type padRing struct {
+	g         *convGeometry
+	simd      simdKind
+	signed    bool
+	zp        int16
+	c, cp, dm int // channels (after repetition), padded
+	rowW      int // padded row width in pixels
+	nslots    int
+	rowLen    int // int16 elements per ring row
+	bytes     int // ring, tags and offsets in the workspace
+	ringEnd   int
+	in        []byte // the input tensor's bytes, set by each Eval
+}
+
+func newPadRing(g *convGeometry, simd simdKind, signed bool, zp int16, c, cp, dm int) *padRing {
+	r := &padRing{g: g, simd: simd, signed: signed, zp: zp, c: c, cp: cp, dm: dm}
+	r.rowW = max(g.pad.width+g.inW, (g.outW-1)*g.strideW+(g.filterW-1)*g.dilationW+1)
+	r.nslots = (g.filterH-1)*g.dilationH + 1
+	r.rowLen = r.rowW * cp
+	r.ringEnd = alignUp(r.nslots*r.rowLen*2, 64)
+	r.bytes = r.ringEnd + alignUp(r.nslots*8, 64) + alignUp(g.filterH*8, 64)
+	return r
+}
+
+// ringView is one worker's ring in its workspace (at offset off).
+type ringView struct {
+	ring []int16
+	tags []int64
+	offs []int // scratch: one ring offset per filter row
+}
+
+func (r *padRing) view(buf []byte, off int) ringView {
+	v := ringView{
+		ring: int16View(buf[off : off+r.ringEnd])[:r.nslots*r.rowLen],
+		tags: view[int64](buf[off+r.ringEnd : off+r.bytes])[:r.nslots],
+	}
+	v.offs = view[int](buf[off+r.ringEnd+alignUp(r.nslots*8, 64) : off+r.bytes])[:r.g.filterH]
+	for i := range v.tags {
+		v.tags[i] = -1
+	}
+	return v
+}
+
+// row returns the slot (its first int16 in v.ring) holding input row iy of
+// batch b, widening it if it is not there.
+func (r *padRing) row(v ringView, b, iy int) int {
+	slot := ((iy % r.nslots) + r.nslots) % r.nslots
+	tag := int64(b)<<32 | int64(uint32(iy))
+	if v.tags[slot] != tag {
+		r.fill(v.ring[slot*r.rowLen:(slot+1)*r.rowLen], b, iy)
+		v.tags[slot] = tag
+	}
+	return slot * r.rowLen
+}
+
+// fill widens input row iy of batch b into a padded ring row.
+func (r *padRing) fill(row []int16, b, iy int) {
+	g := r.g
+	if iy < 0 || iy >= g.inH {
+		fillInt16(row, r.zp)
+		return
+	}
+	padW := g.pad.width
+	fillInt16(row[:padW*r.cp], r.zp)
+	fillInt16(row[(padW+g.inW)*r.cp:], r.zp)
+	in := r.in[((b*g.inH+iy)*g.inW)*g.inDepth:]
+	mid := row[padW*r.cp : (padW+g.inW)*r.cp]
+	if r.dm == 1 && r.cp == r.c {
+		widen(r.simd, mid, in[:g.inW*g.inDepth], r.signed)
+		return
+	}
+	for ix := range g.inW {
+		px := mid[ix*r.cp : ix*r.cp+r.cp]
+		src := in[ix*g.inDepth : ix*g.inDepth+g.inDepth]
+		if r.dm == 1 {
+			widenGo(px[:r.c], src, r.signed)
+		} else {
+			for ch := range r.c {
+				v := src[ch/r.dm]
+				if r.signed {
+					px[ch] = int16(int8(v))
+				} else {
+					px[ch] = int16(v)
+				}
+			}
+		}
+		fillInt16(px[r.c:], r.zp)
 	}
 }
 
@@ -168,9 +294,7 @@ type dwFast struct {
 	xstride    int // int16 elements between output columns in a ring row
 	taps       int
 	npairs     int
-	rowW       int // padded row width in pixels
-	nslots     int
-	rowLen     int // int16 elements per ring row
+	ring       *padRing
 	wNat       []int16
 	wPerm      []int16
 	bias       []int32
@@ -180,10 +304,10 @@ type dwFast struct {
 	rows       int // batches × output rows
 	parts      int
 
-	ws                             *workspace
-	pool                           *workerPool
-	ringOff, tagOff, tapOff, accOf int
-	inBuf, outBuf                  []byte
+	ws            *workspace
+	pool          *workerPool
+	tapOff, accOf int
+	inBuf, outBuf []byte
 }
 
 func newDwFast(c *PrepareContext, k *depthwiseConv2D) *dwFast {
@@ -198,9 +322,7 @@ func newDwFast(c *PrepareContext, k *depthwiseConv2D) *dwFast {
 	d.xstride = g.strideW * d.cp
 	d.taps = g.filterH * g.filterW
 	d.npairs = (d.taps + 1) / 2
-	d.rowW = max(g.pad.width+g.inW, (g.outW-1)*g.strideW+(g.filterW-1)*g.dilationW+1)
-	d.nslots = (g.filterH-1)*g.dilationH + 1
-	d.rowLen = d.rowW * d.cp
+	d.ring = newPadRing(g, d.simd, d.signed, d.zp, d.c, d.cp, k.depthMultiplier)
 
 	// Weights w' = w + filterOffset, natural [tap][channel] and, for the
 	// AVX2 kernel, [pair][block of 16][channels 0-3,8-11 | 4-7,12-15][tap
@@ -255,9 +377,7 @@ func newDwFast(c *PrepareContext, k *depthwiseConv2D) *dwFast {
 	d.rowsPerPrt = (d.rows + d.parts - 1) / d.parts
 	d.parts = (d.rows + d.rowsPerPrt - 1) / d.rowsPerPrt
 
-	d.ringOff = 0
-	d.tagOff = alignUp(d.nslots*d.rowLen*2, 64)
-	d.tapOff = d.tagOff + alignUp(d.nslots*8, 64)
+	d.tapOff = d.ring.bytes
 	d.accOf = d.tapOff + alignUp(2*d.npairs*8, 64)
 	d.ws = c.requestWorkspace(d.accOf + d.outW*d.cp*4)
 	return d
@@ -271,76 +391,31 @@ func dwPermChannel(i int) int {
 
 func (d *dwFast) eval() {
 	d.inBuf, d.outBuf = d.k.input.Bytes(), d.k.output.Bytes()
+	d.ring.in = d.inBuf
 	d.pool.run(d.parts, d)
 }
 
 func (d *dwFast) runPart(worker, part int) {
 	g := &d.k.g
 	buf := d.ws.get(worker)
-	ring := int16View(buf[d.ringOff:d.tagOff])[:d.nslots*d.rowLen]
-	tags := view[int64](buf[d.tagOff:d.tapOff])[:d.nslots]
+	rv := d.ring.view(buf, 0)
 	taps := view[int64](buf[d.tapOff:d.accOf])[:2*d.npairs]
 	acc := int32View(buf[d.accOf:])[:d.outW*d.cp]
-	for i := range tags {
-		tags[i] = -1
-	}
 	end := min(d.rows, (part+1)*d.rowsPerPrt)
 	for r := part * d.rowsPerPrt; r < end; r++ {
 		b, oy := r/g.outH, r%g.outH
 		iy0 := oy*g.strideH - g.pad.height
 		for fy := range g.filterH {
-			iy := iy0 + fy*g.dilationH
-			slot := ((iy % d.nslots) + d.nslots) % d.nslots
-			tag := int64(b)<<32 | int64(uint32(iy))
-			if tags[slot] != tag {
-				d.fillRow(ring[slot*d.rowLen:(slot+1)*d.rowLen], b, iy)
-				tags[slot] = tag
-			}
+			off := d.ring.row(rv, b, iy0+fy*g.dilationH)
 			for fx := range g.filterW {
-				taps[fy*g.filterW+fx] = int64(slot*d.rowLen+fx*g.dilationW*d.cp) * 2
+				taps[fy*g.filterW+fx] = int64(off+fx*g.dilationW*d.cp) * 2
 			}
 		}
 		if d.taps%2 == 1 {
 			taps[d.taps] = taps[d.taps-1]
 		}
-		dwRow(d.simd, d, ring, taps, acc)
+		dwRow(d.simd, d, rv.ring, taps, acc)
 		requant(d.simd, acc, d.cp, d.rq, d.outBuf[(b*g.outH+oy)*g.outW*d.c:], d.c, d.c, d.outW)
-	}
-}
-
-// fillRow widens input row iy of batch b into a padded ring row.
-func (d *dwFast) fillRow(row []int16, b, iy int) {
-	g := &d.k.g
-	if iy < 0 || iy >= g.inH {
-		fillInt16(row, d.zp)
-		return
-	}
-	padW := g.pad.width
-	fillInt16(row[:padW*d.cp], d.zp)
-	fillInt16(row[(padW+g.inW)*d.cp:], d.zp)
-	in := d.inBuf[((b*g.inH+iy)*g.inW)*g.inDepth:]
-	mid := row[padW*d.cp : (padW+g.inW)*d.cp]
-	dm := d.k.depthMultiplier
-	if dm == 1 && d.cp == d.c {
-		widen(d.simd, mid, in[:g.inW*g.inDepth], d.signed)
-		return
-	}
-	for ix := range g.inW {
-		px := mid[ix*d.cp : ix*d.cp+d.cp]
-		src := in[ix*g.inDepth : ix*g.inDepth+g.inDepth]
-		if dm == 1 {
-			widen(d.simd, px[:d.c], src, d.signed)
-		} else {
-			for ch := range d.c {
-				v := src[ch/dm]
-				if d.signed {
-					px[ch] = int16(int8(v))
-				} else {
-					px[ch] = int16(v)
-				}
-			}
-		}
-		fillInt16(px[d.c:], d.zp)
 	}
 }
 
