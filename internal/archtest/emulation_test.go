@@ -5,7 +5,9 @@
 // the tests were written on.
 //
 // It cross-compiles each package's test binary and runs it under
-// qemu-aarch64 or qemu-arm (Debian's qemu-user) with -test.short. It takes
+// qemu-aarch64 (as a Cortex-A72 and as qemu's "max" CPU, for the NEON
+// micro-kernels with and without dot-product instructions) or qemu-arm
+// (Debian's qemu-user) with -test.short. It takes
 // minutes, so it runs when EDGED_EMULATION=1 (make test and CI set it).
 package archtest
 
@@ -34,8 +36,13 @@ type target struct {
 	cpu    string
 }
 
+// arm64 runs twice: as a Cortex-A72 (Raspberry Pi 4: NEON without the
+// dot-product extension) and as qemu's "max" CPU (which reports dotprod, as
+// a Pi 5's Cortex-A76 does), so both micro-kernel paths the runtime selects
+// by CPU feature are tested.
 var targets = []target{
 	{"arm64", "arm64", "", "qemu-aarch64", "cortex-a72"},
+	{"arm64-max", "arm64", "", "qemu-aarch64", "max"},
 	{"armv7", "arm", "7", "qemu-arm", "cortex-a7"},
 	{"armv6", "arm", "6", "qemu-arm", "arm1176"},
 }

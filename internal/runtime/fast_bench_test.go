@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -111,29 +112,31 @@ func BenchmarkKernels(b *testing.B) {
 }
 
 // BenchmarkModels times whole shared models (skipped without the test
-// data) with the optimized kernels.
+// data) with the optimized kernels on one and two threads.
 func BenchmarkModels(b *testing.B) {
 	for _, name := range []string{"person_detect", "mobilenet_v1_0.25_128_quant", "micro_speech_quantized", "traffic_model", "yolov8n_full_integer_quant"} {
-		b.Run(name, func(b *testing.B) {
-			path := filepath.Join(testenv.SharedDir(b), "models", name+".tflite")
-			if _, err := os.Stat(path); err != nil {
-				b.Skipf("no %s: %v", path, err)
-			}
-			m, err := runtime.LoadModelFile(path)
-			if err != nil {
-				b.Fatal(err)
-			}
-			it, err := runtime.NewInterpreter(m, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer it.Close()
-			for b.Loop() {
-				if err := it.Invoke(); err != nil {
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/threads%d", name, threads), func(b *testing.B) {
+				path := filepath.Join(testenv.SharedDir(b), "models", name+".tflite")
+				if _, err := os.Stat(path); err != nil {
+					b.Skipf("no %s: %v", path, err)
+				}
+				m, err := runtime.LoadModelFile(path)
+				if err != nil {
 					b.Fatal(err)
 				}
-			}
-			b.ReportMetric(float64(it.MACs())*float64(b.N)/b.Elapsed().Seconds(), "MAC/s")
-		})
+				it, err := runtime.NewInterpreter(m, &runtime.Options{Threads: threads})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer it.Close()
+				for b.Loop() {
+					if err := it.Invoke(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(it.MACs())*float64(b.N)/b.Elapsed().Seconds(), "MAC/s")
+			})
+		}
 	}
 }

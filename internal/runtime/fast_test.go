@@ -516,3 +516,11 @@ func TestFastPropertyOutputsSpread(t *testing.T) {
 		t.Errorf("only %d of %d outputs are inside the range", inside, total)
 	}
 }
+
+func TestKernelBackend(t *testing.T) {
+	b := runtime.KernelBackend()
+	t.Logf("optimized kernels use %s micro-kernels", b)
+	if b == "" {
+		t.Error("no backend name")
+	}
+}
