@@ -98,3 +98,23 @@ func int8PeakLoop(iters int) int {
 	int8PeakAVX2(iters)
 	return 128
 }
+
+//go:noescape
+func mulRequantAVX2(a, b, out *byte, n, signed, o1, o2, sig, lsh, rsh, mask, thr, zp, lo, hi int)
+
+// mulRow is the optimized quantized MUL of equal-length rows of bytes; it
+// returns how many leading elements it did (a multiple of 8; the caller does
+// the rest).
+func mulRow(s simdKind, a, b, out []byte, signed bool, o1, o2 int32, r *requantParams) int {
+	n := len(out) &^ 7
+	if s != simdAVX2 || n == 0 {
+		return 0
+	}
+	_, _ = a[n-1], b[n-1]
+	sg := 0
+	if signed {
+		sg = 1
+	}
+	mulRequantAVX2(&a[0], &b[0], &out[0], n, sg, int(o1), int(o2), int(r.sig[0]), int(r.lsh[0]), int(r.rsh[0]), int(r.mask[0]), int(r.thr[0]), int(r.zp), int(r.lo), int(r.hi))
+	return n
+}

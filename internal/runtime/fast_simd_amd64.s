@@ -305,3 +305,95 @@ peak_loop:
 	JNZ peak_loop
 	VZEROUPPER
 	RET
+
+// func mulRequantAVX2(a, b, out *byte, n, signed, o1, o2, sig, lsh, rsh, mask, thr, zp, lo, hi int)
+// Element-wise quantized MUL of n (a multiple of 8) elements: (a + o1)·(b +
+// o2) in int32 (at most 255·255 in magnitude), then the requantization of
+// requantAVX2 with one multiplier: shifts by lsh and rsh, the rounding
+// doubling high multiply by sig, rounding division, zero point, clamp.
+TEXT ·mulRequantAVX2(SB), NOSPLIT, $0-120
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ out+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ $0x40000000, AX
+	MOVQ AX, X15
+	VPBROADCASTQ X15, Y15
+	MOVQ zp+96(FP), AX
+	MOVQ AX, X14
+	VPBROADCASTD X14, Y14
+	MOVQ lo+104(FP), AX
+	MOVQ AX, X13
+	VPBROADCASTD X13, Y13
+	MOVQ hi+112(FP), AX
+	MOVQ AX, X12
+	VPBROADCASTD X12, Y12
+	VMOVDQU lowbytes<>(SB), X11
+	MOVQ o1+40(FP), AX
+	MOVQ AX, X10
+	VPBROADCASTD X10, Y10
+	MOVQ o2+48(FP), AX
+	MOVQ AX, X9
+	VPBROADCASTD X9, Y9
+	MOVQ sig+56(FP), AX
+	MOVQ AX, X8
+	VPBROADCASTD X8, Y8
+	MOVQ lsh+64(FP), AX
+	MOVQ AX, X7
+	MOVQ rsh+72(FP), AX
+	MOVQ AX, X6
+	MOVQ mask+80(FP), AX
+	MOVQ AX, X5
+	VPBROADCASTD X5, Y5
+	MOVQ thr+88(FP), AX
+	MOVQ AX, X4
+	VPBROADCASTD X4, Y4
+	MOVQ signed+32(FP), AX
+	TESTQ AX, AX
+	JZ mul_unsigned
+
+mul_signed:
+	VPMOVSXBD (SI), Y0
+	VPMOVSXBD (DI), Y1
+	JMP mul_body
+mul_unsigned:
+	VPMOVZXBD (SI), Y0
+	VPMOVZXBD (DI), Y1
+mul_body:
+	VPADDD Y10, Y0, Y0
+	VPADDD Y9, Y1, Y1
+	VPMULLD Y1, Y0, Y0
+	VPSLLD X7, Y0, Y0
+	VPMULDQ Y8, Y0, Y1
+	VPSRLQ $32, Y0, Y2
+	VPMULDQ Y8, Y2, Y2
+	VPADDQ Y15, Y1, Y1
+	VPADDQ Y15, Y2, Y2
+	VPSRLQ $31, Y1, Y1
+	VPSLLQ $1, Y2, Y2
+	VPBLENDD $0xAA, Y2, Y1, Y0
+	VPAND Y5, Y0, Y1
+	VPSRAD $31, Y0, Y2
+	VPSUBD Y2, Y4, Y2
+	VPSRAD X6, Y0, Y0
+	VPCMPGTD Y2, Y1, Y1
+	VPSUBD Y1, Y0, Y0
+	VPADDD Y14, Y0, Y0
+	VPMAXSD Y13, Y0, Y0
+	VPMINSD Y12, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKSSDW X1, X0, X0
+	VPSHUFB X11, X0, X0
+	MOVQ X0, (DX)
+	ADDQ $8, SI
+	ADDQ $8, DI
+	ADDQ $8, DX
+	SUBQ $8, CX
+	JZ mul_done
+	MOVQ signed+32(FP), AX
+	TESTQ AX, AX
+	JZ mul_unsigned
+	JMP mul_signed
+mul_done:
+	VZEROUPPER
+	RET

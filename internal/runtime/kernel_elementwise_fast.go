@@ -66,18 +66,31 @@ func (k *mulOp) prepareFast(c *PrepareContext) {
 		return
 	}
 	k.rq = newRequantParams([]quantize.Multiplier{k.mult}, k.outOffset, k.actMin, k.actMax)
+	k.simd = c.simd()
 }
 
-func mulFast[T int8 | uint8](k *mulOp, a, b, out []T) {
+// mulFast is the optimized 8-bit MUL over the tensors' bytes: the SIMD
+// row kernel where both rows are contiguous, the inlined arithmetic for the
+// rest.
+func mulFast(k *mulOp, a, b, out []byte, signed bool) {
 	r := k.rq
 	sig, lsh, rsh, mask, thr := r.sig[0], r.lsh[0], r.rsh[0], r.mask[0], r.thr[0]
 	o1, o2 := k.in1Offset, k.in2Offset
 	k.bc.rows(func(ia, sa, ib, sb, o, n int) {
 		dst := out[o : o+n]
-		for i := range dst {
-			x := o1 + int32(a[ia+i*sa])
-			y := o2 + int32(b[ib+i*sb])
-			dst[i] = T(requantOne(x*y, sig, lsh, rsh, mask, thr, r.zp, r.lo, r.hi))
+		done := 0
+		if sa == 1 && sb == 1 {
+			done = mulRow(k.simd, a[ia:ia+n], b[ib:ib+n], dst, signed, o1, o2, r)
+		}
+		for i := done; i < n; i++ {
+			va, vb := a[ia+i*sa], b[ib+i*sb]
+			var x, y int32
+			if signed {
+				x, y = o1+int32(int8(va)), o2+int32(int8(vb))
+			} else {
+				x, y = o1+int32(va), o2+int32(vb)
+			}
+			dst[i] = byte(requantOne(x*y, sig, lsh, rsh, mask, thr, r.zp, r.lo, r.hi))
 		}
 	})
 }

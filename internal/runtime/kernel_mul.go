@@ -27,6 +27,7 @@ type mulOp struct {
 	mult                            quantize.Multiplier
 	actMin, actMax                  int32
 	rq                              *requantParams // the optimized 8-bit kernel's (nil: reference)
+	simd                            simdKind
 
 	fActMin, fActMax float32
 	iActMin, iActMax int64
@@ -90,13 +91,13 @@ func (k *mulOp) Eval() error {
 		mulInt(&k.bc, k.in1.Int64s(), k.in2.Int64s(), k.out.Int64s(), k.iActMin, k.iActMax)
 	case Int8:
 		if k.rq != nil {
-			mulFast(k, k.in1.Int8s(), k.in2.Int8s(), k.out.Int8s())
+			mulFast(k, k.in1.Uint8s(), k.in2.Uint8s(), k.out.Uint8s(), true)
 			break
 		}
 		mulQuantized(k, k.in1.Int8s(), k.in2.Int8s(), k.out.Int8s())
 	case Uint8:
 		if k.rq != nil {
-			mulFast(k, k.in1.Uint8s(), k.in2.Uint8s(), k.out.Uint8s())
+			mulFast(k, k.in1.Uint8s(), k.in2.Uint8s(), k.out.Uint8s(), false)
 			break
 		}
 		mulQuantized(k, k.in1.Uint8s(), k.in2.Uint8s(), k.out.Uint8s())
