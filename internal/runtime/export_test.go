@@ -1,5 +1,7 @@
 package runtime
 
+import "time"
+
 // PureGo returns a copy of opts whose interpreters run the optimized
 // kernels with their pure-Go micro-kernels instead of SIMD assembly.
 func PureGo(opts Options) *Options {
@@ -10,3 +12,18 @@ func PureGo(opts Options) *Options {
 // Int8PeakLoop runs the CPU's int8 multiply-accumulate peak loop; it
 // returns the multiply-accumulates per iteration (0: no loop here).
 func Int8PeakLoop(iters int) int { return int8PeakLoop(iters) }
+
+// NodeTimes invokes it runs times and returns each operator's total time.
+func NodeTimes(it *Interpreter, runs int) []time.Duration {
+	d := make([]time.Duration, len(it.nodes))
+	for range runs {
+		for i := range it.nodes {
+			start := time.Now()
+			if err := it.nodes[i].kernel.Eval(); err != nil {
+				panic(err)
+			}
+			d[i] += time.Since(start)
+		}
+	}
+	return d
+}

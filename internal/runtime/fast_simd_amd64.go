@@ -118,3 +118,24 @@ func mulRow(s simdKind, a, b, out []byte, signed bool, o1, o2 int32, r *requantP
 	mulRequantAVX2(&a[0], &b[0], &out[0], n, sg, int(o1), int(o2), int(r.sig[0]), int(r.lsh[0]), int(r.rsh[0]), int(r.mask[0]), int(r.thr[0]), int(r.zp), int(r.lo), int(r.hi))
 	return n
 }
+
+//go:noescape
+func gatherAVX2(dst *int16, dstStride int, ring *int16, offs *int, nfy, run, count, xstep int)
+
+// gatherSlack is the int16 elements of slack gatherRow needs after its
+// destination and source.
+const gatherSlack = 16
+
+// gatherRow copies the patches of count pixels of one output row (see
+// gatherAVX2; run and xstep in int16 elements, dst rows kp apart); false
+// if there is no SIMD routine.
+func gatherRow(s simdKind, dst []int16, kp int, ring []int16, offs []int, run, count, xstep int) bool {
+	if s != simdAVX2 {
+		return false
+	}
+	last := offs[len(offs)-1] + (count-1)*xstep + run
+	_ = ring[last+gatherSlack-1]
+	_ = dst[(count-1)*kp+len(offs)*run+gatherSlack-1]
+	gatherAVX2(&dst[0], kp*2, &ring[0], &offs[0], len(offs), run*2, count, xstep*2)
+	return true
+}

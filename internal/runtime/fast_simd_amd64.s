@@ -397,3 +397,41 @@ mul_body:
 mul_done:
 	VZEROUPPER
 	RET
+
+// func gatherAVX2(dst *int16, dstStride int, ring *int16, offs *int, nfy, run, count, xstep int)
+// The patches of count consecutive output pixels of one output row: for
+// pixel p and filter row fy, run bytes from ring + 2·offs[fy] + p·xstep to
+// dst + p·dstStride + fy·run. Copies go in 32-byte chunks, the last one
+// past the run: each later copy overwrites what an earlier one wrote past
+// its end, and the caller leaves 32 bytes of slack after the destination
+// and the ring.
+TEXT ·gatherAVX2(SB), NOSPLIT, $0-64
+	MOVQ dst+0(FP), DI
+	MOVQ ring+16(FP), SI
+	MOVQ count+48(FP), CX
+	MOVQ run+40(FP), R11
+gather_pixel:
+	MOVQ offs+24(FP), R8
+	MOVQ nfy+32(FP), R9
+	MOVQ DI, DX
+gather_row:
+	MOVQ (R8), AX
+	LEAQ (SI)(AX*2), AX      // offs are in int16 elements
+	MOVQ R11, R10
+gather_chunk:
+	VMOVDQU (AX), Y0
+	VMOVDQU Y0, (DX)
+	ADDQ $32, AX
+	ADDQ $32, DX
+	SUBQ $32, R10
+	JG gather_chunk
+	ADDQ R10, DX             // back to the run's end (R10 <= 0)
+	ADDQ $8, R8
+	DECQ R9
+	JNZ gather_row
+	ADDQ dstStride+8(FP), DI
+	ADDQ xstep+56(FP), SI
+	DECQ CX
+	JNZ gather_pixel
+	VZEROUPPER
+	RET

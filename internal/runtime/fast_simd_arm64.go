@@ -104,3 +104,7 @@ func int8PeakLoop(iters int) int {
 
 // mulRow: no NEON MUL kernel yet; the caller does every element.
 func mulRow(simdKind, []byte, []byte, []byte, bool, int32, int32, *requantParams) int { return 0 }
+
+const gatherSlack = 16
+
+func gatherRow(simdKind, []int16, int, []int16, []int, int, int, int) bool { return false }

@@ -23,3 +23,7 @@ func dwRow(_ simdKind, d *dwFast, ring []int16, taps []int64, acc []int32) {
 func int8PeakLoop(int) int { return 0 }
 
 func mulRow(simdKind, []byte, []byte, []byte, bool, int32, int32, *requantParams) int { return 0 }
+
+const gatherSlack = 16
+
+func gatherRow(simdKind, []int16, int, []int16, []int, int, int, int) bool { return false }

@@ -68,7 +68,7 @@ func newConvFast(c *PrepareContext, k *conv2D) *convFast {
 	f.tilesPerPart = (f.tiles + f.parts - 1) / f.parts
 	f.parts = (f.tiles + f.tilesPerPart - 1) / f.tilesPerPart
 	f.panelTiles = panelTiles(f.pf)
-	f.accOff = alignUp(f.panelTiles*gemmMR*f.pf.kp*2, 64)
+	f.accOff = alignUp(f.panelTiles*gemmMR*f.pf.kp*2+2*gatherSlack, 64)
 	f.ringOff = f.accOff + alignUp(f.panelTiles*gemmMR*f.pf.nb*gemmNR*4, 64)
 	size := f.ringOff
 	if !f.direct {
@@ -97,7 +97,7 @@ func (f *convFast) eval() {
 func (f *convFast) runPart(worker, part int) {
 	buf := f.ws.get(worker)
 	kp, nb, pt := f.pf.kp, f.pf.nb, f.panelTiles
-	a := int16View(buf[:f.accOff])[:pt*gemmMR*kp]
+	a := int16View(buf[:f.accOff])[:pt*gemmMR*kp+gatherSlack]
 	acc := int32View(buf[f.accOff:])[:pt*gemmMR*nb*gemmNR]
 	var rv ringView
 	if f.ring != nil {
@@ -135,41 +135,46 @@ func (f *convFast) gather(p0, rows int, a []int16, kp int, rv ringView) {
 	oy, ox := r/g.outW, r%g.outW
 	run := g.filterW * c
 	offs := rv.offs
-	rowStart := true
-	for m := range rows {
-		if rowStart {
-			iy0 := oy*g.strideH - g.pad.height
-			for fy := range offs {
-				offs[fy] = f.ring.row(rv, b, iy0+fy*g.dilationH)
-			}
-			rowStart = false
+	for m := 0; m < rows; {
+		iy0 := oy*g.strideH - g.pad.height
+		for fy := range offs {
+			offs[fy] = f.ring.row(rv, b, iy0+fy*g.dilationH)
 		}
-		row := a[m*kp : m*kp+kp]
+		// The pixels of this output row in the panel.
+		count := min(rows-m, g.outW-ox)
 		x := ox * g.strideW * c
-		i := 0
-		for _, off := range offs {
-			off += x
-			if g.dilationW == 1 {
-				dst, src := row[i:i+run], rv.ring[off:off+run]
-				if run <= 32 {
-					// Short runs (first layers): a loop beats memmove's call.
-					for j := range dst {
-						dst[j] = src[j]
-					}
-				} else {
-					copy(dst, src)
-				}
-				i += run
-				continue
+		if g.dilationW == 1 {
+			for fy := range offs {
+				offs[fy] += x
 			}
-			for fx := range g.filterW {
-				o := off + fx*g.dilationW*c
-				copy(row[i:i+c], rv.ring[o:o+c])
-				i += c
+			if !gatherRow(f.simd, a[m*kp:], kp, rv.ring, offs, run, count, g.strideW*c) {
+				for j := range count {
+					row := a[(m+j)*kp : (m+j)*kp+kp]
+					xj := j * g.strideW * c
+					i := 0
+					for _, off := range offs {
+						copy(row[i:i+run], rv.ring[off+xj:off+xj+run])
+						i += run
+					}
+				}
+			}
+		} else {
+			for j := range count {
+				row := a[(m+j)*kp : (m+j)*kp+kp]
+				xj := x + j*g.strideW*c
+				i := 0
+				for _, off := range offs {
+					for fx := range g.filterW {
+						o := off + xj + fx*g.dilationW*c
+						copy(row[i:i+c], rv.ring[o:o+c])
+						i += c
+					}
+				}
 			}
 		}
-		if ox++; ox == g.outW {
-			ox, rowStart = 0, true
+		m += count
+		if ox += count; ox == g.outW {
+			ox = 0
 			if oy++; oy == g.outH {
 				oy, b = 0, b+1
 			}
@@ -208,7 +213,7 @@ func newPadRing(g *convGeometry, simd simdKind, signed bool, zp int16, c, cp, dm
 	r.rowW = max(g.pad.width+g.inW, (g.outW-1)*g.strideW+(g.filterW-1)*g.dilationW+1)
 	r.nslots = (g.filterH-1)*g.dilationH + 1
 	r.rowLen = r.rowW * cp
-	r.ringEnd = alignUp(r.nslots*r.rowLen*2, 64)
+	r.ringEnd = alignUp(r.nslots*r.rowLen*2+2*gatherSlack, 64)
 	r.bytes = r.ringEnd + alignUp(r.nslots*8, 64) + alignUp(g.filterH*8, 64)
 	return r
 }
@@ -222,7 +227,7 @@ type ringView struct {
 
 func (r *padRing) view(buf []byte, off int) ringView {
 	v := ringView{
-		ring: int16View(buf[off : off+r.ringEnd])[:r.nslots*r.rowLen],
+		ring: int16View(buf[off : off+r.ringEnd])[:r.nslots*r.rowLen+gatherSlack],
 		tags: view[int64](buf[off+r.ringEnd : off+r.bytes])[:r.nslots],
 	}
 	v.offs = view[int](buf[off+r.ringEnd+alignUp(r.nslots*8, 64) : off+r.bytes])[:r.g.filterH]
