@@ -24,7 +24,7 @@ func widenInt8AVX2(dst *int16, src *byte, n int)
 func widenUint8AVX2(dst *int16, src *byte, n int)
 
 //go:noescape
-func dwRowAVX2(base *int16, taps *int64, npairs, ncb int, w *int16, bias *int32, acc *int32, outW, xstride int)
+func dwRowAVX2(base *int16, taps *int64, npairs, ncb, tail8 int, w *int16, bias *int32, acc *int32, outW, xstride int)
 
 // gemm runs the micro-kernel of kind s on tiles × gemmMR rows of a (see
 // gemmGo).
@@ -79,7 +79,7 @@ func widen(s simdKind, dst []int16, src []byte, signed bool) {
 // dwRow runs one output row of the depthwise kernel (see dwRowGo).
 func dwRow(s simdKind, d *dwFast, ring []int16, taps []int64, acc []int32) {
 	if s == simdAVX2 {
-		dwRowAVX2(&ring[0], &taps[0], d.npairs, d.cp/gemmNR, &d.wPerm[0], &d.biasPerm[0], &acc[0], d.outW, d.xstride*2)
+		dwRowAVX2(&ring[0], &taps[0], d.npairs, d.cp/16, d.cp%16/8, &d.wPerm[0], &d.biasPerm[0], &acc[0], d.outW, d.xstride*2)
 		return
 	}
 	dwRowGo(d, ring, taps, acc)

@@ -205,26 +205,33 @@ wu_loop:
 	VZEROUPPER
 	RET
 
-// func dwRowAVX2(base *int16, taps *int64, npairs, ncb int, w *int16, bias *int32, acc *int32, outW, xstride int)
+// func dwRowAVX2(base *int16, taps *int64, npairs, ncb, tail8 int, w *int16, bias *int32, acc *int32, outW, xstride int)
 // One output row of a depthwise convolution over int16 input rows (zero
 // points at the padding): taps holds 2·npairs byte offsets from base of the
 // filter taps for output column 0 (pairs of taps; an odd last tap is paired
 // with a zero-weight copy), xstride the bytes between output columns. For
 // each column and block of 16 channels, the two taps' inputs are
 // interleaved (VPUNPCKLWD/HWD, channels 0-3,8-11 and 4-7,12-15) and
-// multiplied with the pair's weights, packed in that order.
-TEXT ·dwRowAVX2(SB), NOSPLIT, $0-72
+// multiplied with the pair's weights, packed in that order; a last block of
+// 8 channels (tail8 = 1) goes the same way in 128-bit registers (channels
+// 0-3 and 4-7). Weights: per pair, the blocks' 32 int16 then the tail's 16.
+TEXT ·dwRowAVX2(SB), NOSPLIT, $0-80
 	MOVQ base+0(FP), R8
-	MOVQ outW+56(FP), R15
+	MOVQ outW+64(FP), R15
 	MOVQ ncb+24(FP), R14
-	SHLQ $6, R14             // weight bytes per pair: ncb*64
-	MOVQ acc+48(FP), DX
+	SHLQ $6, R14
+	MOVQ tail8+32(FP), AX
+	SHLQ $5, AX
+	ADDQ AX, R14             // weight bytes per pair: ncb*64 + tail8*32
+	MOVQ acc+56(FP), DX
 
 dw_col:
-	MOVQ bias+40(FP), BX
-	MOVQ w+32(FP), R10
+	MOVQ bias+48(FP), BX
+	MOVQ w+40(FP), R10
 	XORQ R11, R11            // channel block byte offset in the input (cb*32)
 	MOVQ ncb+24(FP), R12
+	TESTQ R12, R12
+	JZ dw_tail
 
 dw_block:
 	VMOVDQU (BX), Y0
@@ -262,7 +269,40 @@ dw_pair:
 	DECQ R12
 	JNZ dw_block
 
-	ADDQ xstride+64(FP), R8
+dw_tail:
+	MOVQ tail8+32(FP), AX
+	TESTQ AX, AX
+	JZ dw_next
+	VMOVDQU (BX), X0
+	VMOVDQU 16(BX), X1
+	MOVQ taps+8(FP), R9
+	MOVQ R10, DI
+	MOVQ npairs+16(FP), R13
+
+dw_tail_pair:
+	MOVQ (R9), AX
+	MOVQ 8(R9), CX
+	ADDQ R8, AX
+	ADDQ R8, CX
+	VMOVDQU (AX)(R11*1), X2
+	VMOVDQU (CX)(R11*1), X3
+	VPUNPCKLWD X3, X2, X4
+	VPUNPCKHWD X3, X2, X5
+	VPMADDWD (DI), X4, X4
+	VPMADDWD 16(DI), X5, X5
+	VPADDD X4, X0, X0
+	VPADDD X5, X1, X1
+	ADDQ $16, R9
+	ADDQ R14, DI
+	DECQ R13
+	JNZ dw_tail_pair
+
+	VMOVDQU X0, (DX)
+	VMOVDQU X1, 16(DX)
+	ADDQ $32, DX
+
+dw_next:
+	ADDQ xstride+72(FP), R8
 	DECQ R15
 	JNZ dw_col
 	VZEROUPPER

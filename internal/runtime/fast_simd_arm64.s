@@ -274,7 +274,7 @@ widenUint8NEON_loop:
 
 // func dwRowNEON(base *int16, taps *int64, ntaps, cp int, w *int16, bias *int32, acc *int32, outW, xstride int)
 // One output row of a depthwise convolution over int16 ring rows: for each
-// output column and 16 channels, Σ over taps of input × weight (weights
+// output column and 8 channels, Σ over taps of input × weight (weights
 // [tap][cp] int16) by SMLAL/SMLAL2, from the bias. taps: byte offsets from
 // base for output column 0; xstride: bytes between output columns.
 TEXT ·dwRowNEON(SB), NOSPLIT, $0-72
@@ -288,10 +288,10 @@ dw_col:
 	MOVD bias+40(FP), R3
 	MOVD w+32(FP), R4
 	MOVD $0, R5               // channel byte offset (int16)
-	LSR $4, R9, R6            // blocks of 16 channels
+	LSR $3, R9, R6            // blocks of 8 channels
 
 dw_block:
-	VLD1.P 64(R3), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VLD1.P 32(R3), [V16.S4, V17.S4]
 	MOVD taps+8(FP), R7
 	ADD R5, R4, R11           // weights of this block, tap 0
 	MOVD ntaps+16(FP), R8
@@ -300,18 +300,16 @@ dw_tap:
 	MOVD.P 8(R7), R12
 	ADD R0, R12, R12
 	ADD R5, R12, R12
-	VLD1 (R12), [V0.H8, V1.H8]
-	VLD1 (R11), [V2.H8, V3.H8]
+	VLD1 (R12), [V0.H8]
+	VLD1 (R11), [V2.H8]
 	ADD R10, R11, R11
 	WORD $0x0e628010 // SMLAL V16.4S, V0.4H, V2.4H
 	WORD $0x4e628011 // SMLAL2 V17.4S, V0.8H, V2.8H
-	WORD $0x0e638032 // SMLAL V18.4S, V1.4H, V3.4H
-	WORD $0x4e638033 // SMLAL2 V19.4S, V1.8H, V3.8H
 	SUBS $1, R8, R8
 	BNE dw_tap
 
-	VST1.P [V16.S4, V17.S4, V18.S4, V19.S4], 64(R1)
-	ADD $32, R5, R5
+	VST1.P [V16.S4, V17.S4], 32(R1)
+	ADD $16, R5, R5
 	SUBS $1, R6, R6
 	BNE dw_block
 

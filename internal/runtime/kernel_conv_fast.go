@@ -322,7 +322,7 @@ func newDwFast(c *PrepareContext, k *depthwiseConv2D) *dwFast {
 	g := &k.g
 	d := &dwFast{k: k, simd: c.simd(), signed: k.input.Type == Int8, zp: int16(k.input.ZeroPoint())}
 	d.c = g.outDepth
-	d.cp = (d.c + gemmNR - 1) / gemmNR * gemmNR
+	d.cp = (d.c + 7) / 8 * 8
 	d.outW = g.outW
 	d.xstride = g.strideW * d.cp
 	d.taps = g.filterH * g.filterW
@@ -356,21 +356,22 @@ func newDwFast(c *PrepareContext, k *depthwiseConv2D) *dwFast {
 		}
 		d.bias[ch] += sum * k.q.inputOffset
 	}
-	ncb := d.cp / gemmNR
-	d.wPerm = make([]int16, d.npairs*ncb*32)
+	// The AVX2 layout: per pair of taps, blocks of 16 channels in the
+	// order of the kernel's lanes, then a block of 8 in natural order.
+	ncb := d.cp / 16
+	d.wPerm = make([]int16, d.npairs*2*d.cp)
 	d.biasPerm = make([]int32, d.cp)
-	for cb := range ncb {
-		for i := range gemmNR {
-			d.biasPerm[cb*gemmNR+i] = d.bias[cb*gemmNR+dwPermChannel(i)]
+	for ch := range d.cp {
+		cb, i := ch/16, ch%16
+		lane := ch // the tail block of 8: natural order
+		if cb < ncb {
+			lane = cb*16 + dwPermLane(i)
 		}
+		d.biasPerm[lane] = d.bias[ch]
 		for j := range d.npairs {
-			blk := d.wPerm[(j*ncb+cb)*32 : (j*ncb+cb)*32+32]
-			for i := range gemmNR {
-				ch := cb*gemmNR + dwPermChannel(i)
-				for h := range 2 {
-					if t := 2*j + h; t < d.taps {
-						blk[2*i+h] = d.wNat[t*d.cp+ch]
-					}
+			for h := range 2 {
+				if t := 2*j + h; t < d.taps {
+					d.wPerm[j*2*d.cp+2*lane+h] = d.wNat[t*d.cp+ch]
 				}
 			}
 		}
@@ -388,9 +389,10 @@ func newDwFast(c *PrepareContext, k *depthwiseConv2D) *dwFast {
 	return d
 }
 
-// dwPermChannel is the channel, within a block of 16, in lane i of the
-// AVX2 kernel's accumulators: VPUNPCKLWD/HWD work within 128-bit lanes.
-func dwPermChannel(i int) int {
+// dwPermLane is the lane, within a block of 16, of the AVX2 kernel's
+// accumulators that holds channel i: VPUNPCKLWD/HWD work within 128-bit
+// lanes, so the low accumulator holds channels 0-3 and 8-11.
+func dwPermLane(i int) int {
 	return [16]int{0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15}[i]
 }
 
