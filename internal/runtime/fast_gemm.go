@@ -120,6 +120,7 @@ func gemmGo(a []int16, p *packedFilter, acc []int32, accStride, tiles int) {
 type requantParams struct {
 	sig, lsh, rsh, mask, thr []int32
 	zp, lo, hi               int32
+	shifts                   int // 1 if any lsh is not 0
 }
 
 func newRequantParams(mult []quantize.Multiplier, zp, lo, hi int32) *requantParams {
@@ -130,6 +131,7 @@ func newRequantParams(mult []quantize.Multiplier, zp, lo, hi int32) *requantPara
 		r.sig[c] = m.Significand
 		if m.Shift > 0 {
 			r.lsh[c] = int32(m.Shift)
+			r.shifts = 1
 		} else {
 			r.rsh[c] = int32(-m.Shift)
 		}

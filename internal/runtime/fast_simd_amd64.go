@@ -15,7 +15,7 @@ func detectSIMD() simdKind {
 func gemmAVX2(a *int16, kp int, w *int16, nb int, bias *int32, acc *int32, accStride int, tiles int)
 
 //go:noescape
-func requantAVX2(acc *int32, n int, sig, lsh, rsh, mask, thr *int32, out *byte, zp, lo, hi, rows, accStride, outStride int)
+func requantAVX2(acc *int32, n int, sig, lsh, rsh, mask, thr *int32, out *byte, zp, lo, hi, rows, accStride, outStride, shifts int)
 
 //go:noescape
 func widenInt8AVX2(dst *int16, src *byte, n int)
@@ -44,7 +44,7 @@ func requant(s simdKind, acc []int32, accStride int, r *requantParams, out []byt
 		v := n &^ 7
 		_ = acc[(rows-1)*accStride+n-1]
 		_ = out[(rows-1)*outStride+n-1]
-		requantAVX2(&acc[0], v, &r.sig[0], &r.lsh[0], &r.rsh[0], &r.mask[0], &r.thr[0], &out[0], int(r.zp), int(r.lo), int(r.hi), rows, accStride, outStride)
+		requantAVX2(&acc[0], v, &r.sig[0], &r.lsh[0], &r.rsh[0], &r.mask[0], &r.thr[0], &out[0], int(r.zp), int(r.lo), int(r.hi), rows, accStride, outStride, r.shifts)
 		if v == n {
 			return
 		}
@@ -76,8 +76,18 @@ func widen(s simdKind, dst []int16, src []byte, signed bool) {
 	widenGo(dst, src, signed)
 }
 
-// dwRow runs one output row of the depthwise kernel (see dwRowGo).
+//go:noescape
+func dw3x3AVX2(base *int16, rowOffs *int64, colStep, ncb, tail8 int, w *int16, bias *int32, acc *int32, outW, xstride, accStride int)
+
+// dwRow runs one output row of the depthwise kernel (see dwRowGo). taps
+// holds 2·npairs tap offsets (bytes) and then the filter rows' offsets.
 func dwRow(s simdKind, d *dwFast, ring []int16, taps []int64, acc []int32) {
+	g := &d.k.g
+	if s == simdAVX2 && g.filterH == 3 && g.filterW == 3 {
+		rows := taps[2*d.npairs : 2*d.npairs+3]
+		dw3x3AVX2(&ring[0], &rows[0], g.dilationW*d.cp*2, d.cp/16, d.cp%16/8, &d.wPerm[0], &d.biasPerm[0], &acc[0], d.outW, d.xstride*2, d.cp*4)
+		return
+	}
 	if s == simdAVX2 {
 		dwRowAVX2(&ring[0], &taps[0], d.npairs, d.cp/16, d.cp%16/8, &d.wPerm[0], &d.biasPerm[0], &acc[0], d.outW, d.xstride*2)
 		return

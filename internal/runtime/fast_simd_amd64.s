@@ -94,13 +94,14 @@ DATA lowbytes<>+0(SB)/8, $0x0e0c0a0806040200
 DATA lowbytes<>+8(SB)/8, $0x8080808080808080
 GLOBL lowbytes<>(SB), RODATA|NOPTR, $16
 
-// func requantAVX2(acc *int32, n int, sig, lsh, rsh, mask, thr *int32, out *byte, zp, lo, hi, rows, accStride, outStride int)
+// func requantAVX2(acc *int32, n int, sig, lsh, rsh, mask, thr *int32, out *byte, zp, lo, hi, rows, accStride, outStride, shifts int)
 // rows pixels of n channels (a multiple of 8) each; acc and out advance by
-// accStride int32 and outStride bytes per pixel. MultiplyByQuantizedMultiplier: x << lsh (wrapping),
-// the rounding doubling high multiply as floor((x·sig + 2^30) / 2^31) (sig is
+// accStride int32 and outStride bytes per pixel. MultiplyByQuantizedMultiplier:
+// x << lsh (wrapping; skipped when shifts is 0, all lsh being 0), the
+// rounding doubling high multiply as floor((x·sig + 2^30) / 2^31) (sig is
 // never MinInt32, so it never saturates), the rounding right shift by rsh
 // (ties away from zero), then zero point and clamp.
-TEXT ·requantAVX2(SB), NOSPLIT, $0-112
+TEXT ·requantAVX2(SB), NOSPLIT, $0-120
 	MOVQ $0x40000000, AX
 	MOVQ AX, X15
 	VPBROADCASTQ X15, Y15
@@ -114,27 +115,27 @@ TEXT ·requantAVX2(SB), NOSPLIT, $0-112
 	MOVQ AX, X12
 	VPBROADCASTD X12, Y12
 	VMOVDQU lowbytes<>(SB), X11
-	MOVQ acc+0(FP), R13
-	MOVQ out+56(FP), R14
+	MOVQ acc+0(FP), SI
+	MOVQ out+56(FP), DI
+	MOVQ n+8(FP), CX
+	MOVQ sig+16(FP), R8
+	MOVQ lsh+24(FP), R10
+	MOVQ rsh+32(FP), R11
+	MOVQ mask+40(FP), R12
+	MOVQ thr+48(FP), R13
 	MOVQ accStride+96(FP), R15
 	SHLQ $2, R15
 	MOVQ rows+88(FP), BX
 	MOVQ outStride+104(FP), DX
+	MOVQ shifts+112(FP), R14
 
 rq_row:
-	MOVQ R13, SI
-	MOVQ R14, DI
-	MOVQ n+8(FP), CX
-	MOVQ sig+16(FP), R8
-	MOVQ lsh+24(FP), R9
-	MOVQ rsh+32(FP), R10
-	MOVQ mask+40(FP), R11
-	MOVQ thr+48(FP), R12
-
-rq_loop:
-	VMOVDQU (SI), Y0
-	VPSLLVD (R9), Y0, Y0
-	VMOVDQU (R8), Y1
+	XORQ R9, R9
+	TESTQ R14, R14
+	JNZ rq_shift
+rq_noshift:
+	VMOVDQU (SI)(R9*4), Y0
+	VMOVDQU (R8)(R9*4), Y1
 	VPMULDQ Y1, Y0, Y2
 	VPSRLQ $32, Y0, Y3
 	VPSRLQ $32, Y1, Y4
@@ -144,11 +145,11 @@ rq_loop:
 	VPSRLQ $31, Y2, Y2
 	VPSLLQ $1, Y3, Y3
 	VPBLENDD $0xAA, Y3, Y2, Y0
-	VPAND (R11), Y0, Y2
+	VPAND (R12)(R9*4), Y0, Y2
 	VPSRAD $31, Y0, Y3
-	VMOVDQU (R12), Y4
+	VMOVDQU (R13)(R9*4), Y4
 	VPSUBD Y3, Y4, Y4
-	VPSRAVD (R10), Y0, Y0
+	VPSRAVD (R11)(R9*4), Y0, Y0
 	VPCMPGTD Y4, Y2, Y2
 	VPSUBD Y2, Y0, Y0
 	VPADDD Y14, Y0, Y0
@@ -157,19 +158,45 @@ rq_loop:
 	VEXTRACTI128 $1, Y0, X1
 	VPACKSSDW X1, X0, X0
 	VPSHUFB X11, X0, X0
-	MOVQ X0, (DI)
-	ADDQ $32, SI
-	ADDQ $32, R8
-	ADDQ $32, R9
-	ADDQ $32, R10
-	ADDQ $32, R11
-	ADDQ $32, R12
-	ADDQ $8, DI
-	SUBQ $8, CX
-	JNZ rq_loop
-
-	ADDQ R15, R13
-	ADDQ DX, R14
+	MOVQ X0, (DI)(R9*1)
+	ADDQ $8, R9
+	CMPQ R9, CX
+	JLT rq_noshift
+	JMP rq_next
+rq_shift:
+	VMOVDQU (SI)(R9*4), Y0
+	VPSLLVD (R10)(R9*4), Y0, Y0
+	VMOVDQU (R8)(R9*4), Y1
+	VPMULDQ Y1, Y0, Y2
+	VPSRLQ $32, Y0, Y3
+	VPSRLQ $32, Y1, Y4
+	VPMULDQ Y4, Y3, Y3
+	VPADDQ Y15, Y2, Y2
+	VPADDQ Y15, Y3, Y3
+	VPSRLQ $31, Y2, Y2
+	VPSLLQ $1, Y3, Y3
+	VPBLENDD $0xAA, Y3, Y2, Y0
+	VPAND (R12)(R9*4), Y0, Y2
+	VPSRAD $31, Y0, Y3
+	VMOVDQU (R13)(R9*4), Y4
+	VPSUBD Y3, Y4, Y4
+	VPSRAVD (R11)(R9*4), Y0, Y0
+	VPCMPGTD Y4, Y2, Y2
+	VPSUBD Y2, Y0, Y0
+	VPADDD Y14, Y0, Y0
+	VPMAXSD Y13, Y0, Y0
+	VPMINSD Y12, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKSSDW X1, X0, X0
+	VPSHUFB X11, X0, X0
+	MOVQ X0, (DI)(R9*1)
+	ADDQ $8, R9
+	CMPQ R9, CX
+	JLT rq_shift
+	JMP rq_next
+rq_next:
+	ADDQ R15, SI
+	ADDQ DX, DI
 	DECQ BX
 	JNZ rq_row
 	VZEROUPPER
@@ -473,5 +500,183 @@ gather_chunk:
 	ADDQ xstep+56(FP), SI
 	DECQ CX
 	JNZ gather_pixel
+	VZEROUPPER
+	RET
+
+// func dw3x3AVX2(base *int16, rowOffs *int64, colStep, ncb, tail8 int, w *int16, bias *int32, acc *int32, outW, xstride, accStride int)
+// dwRowAVX2 for 3×3 filters: the five pairs of taps ((0,0)+(0,1), (0,2)+(1,0),
+// (1,1)+(1,2), (2,0)+(2,1), (2,2) alone) with their weights held in
+// registers for a whole row, one block of channels at a time; the three
+// filter rows start at base + rowOffs[i], the columns colStep bytes apart.
+TEXT ·dw3x3AVX2(SB), NOSPLIT, $0-88
+	MOVQ base+0(FP), SI
+	MOVQ colStep+16(FP), R11
+	MOVQ accStride+80(FP), R12
+	MOVQ ncb+24(FP), R14
+	SHLQ $6, R14
+	MOVQ tail8+32(FP), AX
+	SHLQ $5, AX
+	ADDQ AX, R14             // weight bytes per pair
+	MOVQ w+40(FP), DI
+	MOVQ bias+48(FP), BX
+	XORQ CX, CX              // channel byte offset in the rows
+	MOVQ acc+56(FP), R15     // acc of this block, column 0
+	MOVQ ncb+24(FP), AX
+	TESTQ AX, AX
+	JZ dw3_tail
+	MOVQ AX, ncb+24(FP)
+
+dw3_block:
+	VMOVDQU (DI), Y6
+	VMOVDQU 32(DI), Y7
+	VMOVDQU (DI)(R14*1), Y8
+	VMOVDQU 32(DI)(R14*1), Y9
+	VMOVDQU (DI)(R14*2), Y10
+	VMOVDQU 32(DI)(R14*2), Y11
+	LEAQ (DI)(R14*2), AX
+	ADDQ R14, AX
+	VMOVDQU (AX), Y12
+	VMOVDQU 32(AX), Y13
+	VMOVDQU (AX)(R14*1), Y14
+	VMOVDQU 32(AX)(R14*1), Y15
+	MOVQ rowOffs+8(FP), AX
+	MOVQ (AX), R8
+	ADDQ SI, R8
+	ADDQ CX, R8
+	MOVQ 8(AX), R9
+	ADDQ SI, R9
+	ADDQ CX, R9
+	MOVQ 16(AX), R10
+	ADDQ SI, R10
+	ADDQ CX, R10
+	MOVQ outW+64(FP), R13
+	MOVQ R15, DX
+dw3_col:
+	VMOVDQU (R8), Y2
+	VPUNPCKLWD (R8)(R11*1), Y2, Y4
+	VPUNPCKHWD (R8)(R11*1), Y2, Y5
+	VPMADDWD Y6, Y4, Y4
+	VPMADDWD Y7, Y5, Y5
+	VPADDD (BX), Y4, Y0
+	VPADDD 32(BX), Y5, Y1
+	VMOVDQU (R8)(R11*2), Y2
+	VPUNPCKLWD (R9), Y2, Y4
+	VPUNPCKHWD (R9), Y2, Y5
+	VPMADDWD Y8, Y4, Y4
+	VPMADDWD Y9, Y5, Y5
+	VPADDD Y4, Y0, Y0
+	VPADDD Y5, Y1, Y1
+	VMOVDQU (R9)(R11*1), Y2
+	VPUNPCKLWD (R9)(R11*2), Y2, Y4
+	VPUNPCKHWD (R9)(R11*2), Y2, Y5
+	VPMADDWD Y10, Y4, Y4
+	VPMADDWD Y11, Y5, Y5
+	VPADDD Y4, Y0, Y0
+	VPADDD Y5, Y1, Y1
+	VMOVDQU (R10), Y2
+	VPUNPCKLWD (R10)(R11*1), Y2, Y4
+	VPUNPCKHWD (R10)(R11*1), Y2, Y5
+	VPMADDWD Y12, Y4, Y4
+	VPMADDWD Y13, Y5, Y5
+	VPADDD Y4, Y0, Y0
+	VPADDD Y5, Y1, Y1
+	VMOVDQU (R10)(R11*2), Y2
+	VPUNPCKLWD Y2, Y2, Y4
+	VPUNPCKHWD Y2, Y2, Y5
+	VPMADDWD Y14, Y4, Y4
+	VPMADDWD Y15, Y5, Y5
+	VPADDD Y4, Y0, Y0
+	VPADDD Y5, Y1, Y1
+	VPERM2I128 $0x20, Y1, Y0, Y2
+	VPERM2I128 $0x31, Y1, Y0, Y3
+	VMOVDQU Y2, (DX)
+	VMOVDQU Y3, 32(DX)
+	ADDQ xstride+72(FP), R8
+	ADDQ xstride+72(FP), R9
+	ADDQ xstride+72(FP), R10
+	ADDQ R12, DX
+	DECQ R13
+	JNZ dw3_col
+	ADDQ $64, DI
+	ADDQ $64, BX
+	ADDQ $32, CX
+	ADDQ $64, R15
+	DECQ ncb+24(FP)
+	JNZ dw3_block
+
+dw3_tail:
+	MOVQ tail8+32(FP), AX
+	TESTQ AX, AX
+	JZ dw3_done
+	VMOVDQU (DI), X6
+	VMOVDQU 16(DI), X7
+	VMOVDQU (DI)(R14*1), X8
+	VMOVDQU 16(DI)(R14*1), X9
+	VMOVDQU (DI)(R14*2), X10
+	VMOVDQU 16(DI)(R14*2), X11
+	LEAQ (DI)(R14*2), AX
+	ADDQ R14, AX
+	VMOVDQU (AX), X12
+	VMOVDQU 16(AX), X13
+	VMOVDQU (AX)(R14*1), X14
+	VMOVDQU 16(AX)(R14*1), X15
+	MOVQ rowOffs+8(FP), AX
+	MOVQ (AX), R8
+	ADDQ SI, R8
+	ADDQ CX, R8
+	MOVQ 8(AX), R9
+	ADDQ SI, R9
+	ADDQ CX, R9
+	MOVQ 16(AX), R10
+	ADDQ SI, R10
+	ADDQ CX, R10
+	MOVQ outW+64(FP), R13
+	MOVQ R15, DX
+dw3_tcol:
+	VMOVDQU (R8), X2
+	VPUNPCKLWD (R8)(R11*1), X2, X4
+	VPUNPCKHWD (R8)(R11*1), X2, X5
+	VPMADDWD X6, X4, X4
+	VPMADDWD X7, X5, X5
+	VPADDD (BX), X4, X0
+	VPADDD 16(BX), X5, X1
+	VMOVDQU (R8)(R11*2), X2
+	VPUNPCKLWD (R9), X2, X4
+	VPUNPCKHWD (R9), X2, X5
+	VPMADDWD X8, X4, X4
+	VPMADDWD X9, X5, X5
+	VPADDD X4, X0, X0
+	VPADDD X5, X1, X1
+	VMOVDQU (R9)(R11*1), X2
+	VPUNPCKLWD (R9)(R11*2), X2, X4
+	VPUNPCKHWD (R9)(R11*2), X2, X5
+	VPMADDWD X10, X4, X4
+	VPMADDWD X11, X5, X5
+	VPADDD X4, X0, X0
+	VPADDD X5, X1, X1
+	VMOVDQU (R10), X2
+	VPUNPCKLWD (R10)(R11*1), X2, X4
+	VPUNPCKHWD (R10)(R11*1), X2, X5
+	VPMADDWD X12, X4, X4
+	VPMADDWD X13, X5, X5
+	VPADDD X4, X0, X0
+	VPADDD X5, X1, X1
+	VMOVDQU (R10)(R11*2), X2
+	VPUNPCKLWD X2, X2, X4
+	VPUNPCKHWD X2, X2, X5
+	VPMADDWD X14, X4, X4
+	VPMADDWD X15, X5, X5
+	VPADDD X4, X0, X0
+	VPADDD X5, X1, X1
+	VMOVDQU X0, (DX)
+	VMOVDQU X1, 16(DX)
+	ADDQ xstride+72(FP), R8
+	ADDQ xstride+72(FP), R9
+	ADDQ xstride+72(FP), R10
+	ADDQ R12, DX
+	DECQ R13
+	JNZ dw3_tcol
+
+dw3_done:
 	VZEROUPPER
 	RET

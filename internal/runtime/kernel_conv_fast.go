@@ -384,7 +384,7 @@ func newDwFast(c *PrepareContext, k *depthwiseConv2D) *dwFast {
 	d.parts = (d.rows + d.rowsPerPrt - 1) / d.rowsPerPrt
 
 	d.tapOff = d.ring.bytes
-	d.accOf = d.tapOff + alignUp(2*d.npairs*8, 64)
+	d.accOf = d.tapOff + alignUp((2*d.npairs+g.filterH)*8, 64)
 	d.ws = c.requestWorkspace(d.accOf + d.outW*d.cp*4)
 	return d
 }
@@ -406,7 +406,7 @@ func (d *dwFast) runPart(worker, part int) {
 	g := &d.k.g
 	buf := d.ws.get(worker)
 	rv := d.ring.view(buf, 0)
-	taps := view[int64](buf[d.tapOff:d.accOf])[:2*d.npairs]
+	taps := view[int64](buf[d.tapOff:d.accOf])[:2*d.npairs+g.filterH]
 	acc := int32View(buf[d.accOf:])[:d.outW*d.cp]
 	end := min(d.rows, (part+1)*d.rowsPerPrt)
 	for r := part * d.rowsPerPrt; r < end; r++ {
@@ -414,6 +414,7 @@ func (d *dwFast) runPart(worker, part int) {
 		iy0 := oy*g.strideH - g.pad.height
 		for fy := range g.filterH {
 			off := d.ring.row(rv, b, iy0+fy*g.dilationH)
+			taps[2*d.npairs+fy] = int64(off) * 2
 			for fx := range g.filterW {
 				taps[fy*g.filterW+fx] = int64(off+fx*g.dilationW*d.cp) * 2
 			}
