@@ -1,6 +1,10 @@
 package runtime
 
-import "golang.org/x/sys/cpu"
+import (
+	"golang.org/x/sys/cpu"
+
+	"github.com/edged/edged/internal/quantize"
+)
 
 func detectSIMD() simdKind {
 	if cpu.X86.HasAVX2 {
@@ -148,4 +152,60 @@ func gatherRow(s simdKind, dst []int16, kp int, ring []int16, offs []int, run, c
 	_ = dst[(count-1)*kp+len(offs)*run+gatherSlack-1]
 	gatherAVX2(&dst[0], kp*2, &ring[0], &offs[0], len(offs), run*2, count, xstep*2)
 	return true
+}
+
+//go:noescape
+func addRequantAVX2(a, b, out *byte, n int, variant int, p *[160]int32)
+
+// addParams are addRequantAVX2's parameters for one ADD/SUB, or nil when
+// its shifts are outside what the kernel does (left shifts of the output
+// rescaling, which only uint8 SUB can have).
+func newAddParams(q *addSubQuant) *[160]int32 {
+	if q.leftShift != 20 || q.in1Mult.Shift > 0 || q.in2Mult.Shift > 0 || q.outMult.Shift > 0 {
+		return nil
+	}
+	p := new([160]int32)
+	set := func(off int, v int32) {
+		for i := range 8 {
+			p[off/4+i] = v
+		}
+	}
+	set(0, q.in1Offset)
+	set(32, q.in2Offset)
+	set(64, q.in1Mult.Significand)
+	set(96, q.in2Mult.Significand)
+	set(128, q.outMult.Significand)
+	for i, m := range []quantize.Multiplier{q.in1Mult, q.in2Mult, q.outMult} {
+		e := -m.Shift
+		mask := int32((int64(1) << e) - 1)
+		set(160+64*i, mask)
+		set(192+64*i, mask>>1)
+		p[(480+32*i)/4] = int32(e)
+	}
+	set(352, q.outOffset)
+	set(384, q.actMin)
+	set(416, q.actMax)
+	for i := range 4 {
+		p[448/4+2*i] = 1 << 30
+	}
+	return p
+}
+
+// addRow is the optimized 8-bit ADD/SUB of equal-length rows; it returns
+// how many leading elements it did (a multiple of 8).
+func addRow(s simdKind, p *[160]int32, a, b, out []byte, signed, sub bool) int {
+	n := len(out) &^ 7
+	if s != simdAVX2 || p == nil || n == 0 {
+		return 0
+	}
+	_, _ = a[n-1], b[n-1]
+	v := 0
+	if signed {
+		v |= 1
+	}
+	if sub {
+		v |= 2
+	}
+	addRequantAVX2(&a[0], &b[0], &out[0], n, v, p)
+	return n
 }

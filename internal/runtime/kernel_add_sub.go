@@ -30,7 +30,9 @@ type addSub struct {
 
 	q addSubQuant
 	// ta, tb: the optimized 8-bit kernel's tables (nil: reference kernel).
-	ta, tb *[256]int32
+	ta, tb     *[256]int32
+	simd       simdKind
+	simdParams *[160]int32 // the SIMD row kernel's parameters (nil: none)
 
 	fActMin, fActMax float32
 	iActMin, iActMax int64
@@ -158,7 +160,7 @@ func (k *addSub) Eval() error {
 		addSubInt(&k.bc, k.in1.Int64s(), k.in2.Int64s(), k.out.Int64s(), k.iActMin, k.iActMax, k.sub)
 	case Int8, Uint8:
 		if k.ta != nil {
-			addSubTable(&k.q, &k.bc, k.ta, k.tb, k.in1.Uint8s(), k.in2.Uint8s(), k.out.Uint8s(), k.sub)
+			addSubTable(k, k.in1.Uint8s(), k.in2.Uint8s(), k.out.Uint8s())
 			break
 		}
 		if k.out.Type == Int8 {

@@ -39,15 +39,25 @@ func (k *addSub) prepareFast(c *PrepareContext) {
 		k.ta, k.tb = addSubTables[int8](&k.q)
 	case Uint8:
 		k.ta, k.tb = addSubTables[uint8](&k.q)
+	default:
+		return
 	}
+	k.simd, k.simdParams = c.simd(), newAddParams(&k.q)
 }
 
-// addSubTable is the optimized 8-bit ADD/SUB over the inputs' bytes.
-func addSubTable(q *addSubQuant, bc *binaryBroadcast, ta, tb *[256]int32, a, b, out []byte, sub bool) {
+// addSubTable is the optimized 8-bit ADD/SUB over the inputs' bytes: the
+// SIMD row kernel where both rows are contiguous, the tables elsewhere.
+func addSubTable(k *addSub, a, b, out []byte) {
+	q, ta, tb, sub := &k.q, k.ta, k.tb, k.sub
 	mo := q.outMult
-	bc.rows(func(ia, sa, ib, sb, o, n int) {
+	signed := k.out.Type == Int8
+	k.bc.rows(func(ia, sa, ib, sb, o, n int) {
 		dst := out[o : o+n]
-		for i := range dst {
+		done := 0
+		if sa == 1 && sb == 1 {
+			done = addRow(k.simd, k.simdParams, a[ia:ia+n], b[ib:ib+n], dst, signed, sub)
+		}
+		for i := done; i < len(dst); i++ {
 			sx, sy := ta[a[ia+i*sa]], tb[b[ib+i*sb]]
 			raw := sx + sy
 			if sub {

@@ -16,6 +16,9 @@ func TestNodeTimesDebug(t *testing.T) {
 	m, _ := runtime.LoadModelFile("/work/shared/testdata/models/" + name + ".tflite")
 	it, _ := runtime.NewInterpreter(m, nil)
 	runs := 200
+	if r := os.Getenv("NODERUNS"); r != "" {
+		fmt.Sscan(r, &runs)
+	}
 	d := runtime.NodeTimes(it, runs)
 	for i, n := range it.Nodes() {
 		in := it.Tensor(n.Op.Inputs[0])
