@@ -209,3 +209,36 @@ func addRow(s simdKind, p *[160]int32, a, b, out []byte, signed, sub bool) int {
 	addRequantAVX2(&a[0], &b[0], &out[0], n, v, p)
 	return n
 }
+
+//go:noescape
+func lookupAVX2(in, out *byte, n int, tab *[16][32]byte)
+
+//go:noescape
+func maxRowsAVX2(dst *byte, dstStride int, src *byte, srcStride, n, count, signed int)
+
+// lookupBytes maps bytes through a 256-entry table (see lookupGo); tab is the
+// table in lookupAVX2's layout.
+func lookupBytes(s simdKind, in, out []byte, lut *[256]uint8, tab *[16][32]byte) {
+	n := len(in) &^ 31
+	if s == simdAVX2 && n > 0 && tab != nil {
+		_ = out[n-1]
+		lookupAVX2(&in[0], &out[0], n, tab)
+		in, out = in[n:], out[n:]
+	}
+	lookupUint8(in, out, lut)
+}
+
+// maxRows is maxRowsGo with SIMD where it has it.
+func maxRows(s simdKind, dst []byte, dstStride int, src []byte, srcStride, n, count int, signed bool) {
+	if s == simdAVX2 && n >= 32 && count > 0 {
+		_ = dst[(count-1)*dstStride+n-1]
+		_ = src[(count-1)*srcStride+n-1]
+		sg := 0
+		if signed {
+			sg = 1
+		}
+		maxRowsAVX2(&dst[0], dstStride, &src[0], srcStride, n, count, sg)
+		return
+	}
+	maxRowsGo(dst, dstStride, src, srcStride, n, count, signed)
+}

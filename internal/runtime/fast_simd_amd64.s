@@ -970,3 +970,85 @@ sub_s8:
 add_done:
 	VZEROUPPER
 	RET
+
+// func lookupAVX2(in, out *byte, n int, tab *[16][32]byte)
+// out[i] = table[in[i]] for n (a multiple of 32) bytes; tab holds the
+// 256-entry table as 16 rows of 16 entries, each repeated in both 128-bit
+// lanes. Row h is looked up with VPSHUFB by the low nibble and blended in
+// where the high nibble is h.
+TEXT ·lookupAVX2(SB), NOSPLIT, $0-32
+	MOVQ in+0(FP), SI
+	MOVQ out+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVQ tab+24(FP), BX
+	MOVQ $0x0f0f0f0f0f0f0f0f, AX
+	MOVQ AX, X15
+	VPBROADCASTQ X15, Y15
+	MOVQ $0x0101010101010101, AX
+	MOVQ AX, X14
+	VPBROADCASTQ X14, Y14
+lut_loop:
+	VMOVDQU (SI), Y0
+	VPSRLW $4, Y0, Y1
+	VPAND Y15, Y1, Y1
+	VPAND Y15, Y0, Y0
+	VPXOR Y5, Y5, Y5
+	VPXOR Y2, Y2, Y2
+	MOVQ BX, DX
+	MOVQ $16, R8
+lut_row:
+	VMOVDQU (DX), Y3
+	VPSHUFB Y0, Y3, Y3
+	VPCMPEQB Y5, Y1, Y4
+	VPBLENDVB Y4, Y3, Y2, Y2
+	VPADDB Y14, Y5, Y5
+	ADDQ $32, DX
+	DECQ R8
+	JNZ lut_row
+	VMOVDQU Y2, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $32, CX
+	JNZ lut_loop
+	VZEROUPPER
+	RET
+
+// func maxRowsAVX2(dst *byte, dstStride int, src *byte, srcStride, n, count, signed int)
+// For count pixels: dst[p·dstStride + i] = max(dst[...], src[p·srcStride +
+// i]) over n ≥ 32 bytes, in 32-byte chunks, the last one overlapping (max is
+// idempotent).
+TEXT ·maxRowsAVX2(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ src+16(FP), SI
+	MOVQ n+32(FP), R9
+	SUBQ $32, R9             // offset of the last chunk
+	MOVQ count+40(FP), R10
+	MOVQ signed+48(FP), R11
+mx_pix:
+	XORQ AX, AX
+mx_chunk:
+	CMPQ AX, R9
+	JLE mx_ok
+	MOVQ R9, AX
+mx_ok:
+	VMOVDQU (SI)(AX*1), Y0
+	VMOVDQU (DI)(AX*1), Y1
+	TESTQ R11, R11
+	JZ mx_unsigned
+	VPMAXSB Y0, Y1, Y1
+	JMP mx_store
+mx_unsigned:
+	VPMAXUB Y0, Y1, Y1
+mx_store:
+	VMOVDQU Y1, (DI)(AX*1)
+	CMPQ AX, R9
+	JEQ mx_next
+	ADDQ $32, AX
+	JMP mx_chunk
+mx_next:
+	ADDQ dstStride+8(FP), DI
+	ADDQ srcStride+24(FP), SI
+	DECQ R10
+	JNZ mx_pix
+	VZEROUPPER
+	RET

@@ -527,3 +527,49 @@ func TestKernelBackend(t *testing.T) {
 		t.Error("no backend name")
 	}
 }
+
+func TestFastMaxPoolQuantizeMatchReference(t *testing.T) {
+	for i := range propertyCount(200, 40) {
+		rng := rand.New(rand.NewPCG(uint64(i), 123))
+		typ := runtime.Int8
+		if i%2 == 1 {
+			typ = runtime.Uint8
+		}
+		tt := fastTensorType(typ)
+		scale, zp := float32(logUniform(rng, 1e-3, 1)), randZeroPoint(rng, typ)
+		m := &builder.Model{}
+		var shape []int
+		var desc string
+		if i%3 == 2 {
+			// QUANTIZE between 8-bit types (a requantization).
+			shape = []int{1 + rng.IntN(3), 1 + rng.IntN(100)}
+			outT := []runtime.DType{runtime.Int8, runtime.Uint8}[rng.IntN(2)]
+			oScale, oZP := float32(float64(scale)*logUniform(rng, 0.05, 20)), randZeroPoint(rng, outT)
+			in := m.AddTensor(builder.Tensor{Name: "in", Type: tt, Shape: shape, Scale: []float32{scale}, ZeroPoint: []int64{zp}})
+			out := m.AddTensor(builder.Tensor{Name: "out", Type: fastTensorType(outT), Shape: shape, Scale: []float32{oScale}, ZeroPoint: []int64{oZP}})
+			m.AddOp(builder.Op{Builtin: tflite.BuiltinOperatorQUANTIZE, Inputs: []int{in}, Outputs: []int{out}})
+			m.Inputs, m.Outputs = []int{in}, []int{out}
+			desc = fmt.Sprintf("QUANTIZE %s→%s %v scale %g→%g zero point %d→%d", typ, outT, shape, scale, oScale, zp, oZP)
+		} else {
+			shape = []int{1 + rng.IntN(2), 1 + rng.IntN(12), 1 + rng.IntN(12), 1 + rng.IntN(70)}
+			fh, fw := 1+rng.IntN(5), 1+rng.IntN(5)
+			sh, sw := 1+rng.IntN(3), 1+rng.IntN(3)
+			pad := []tflite.Padding{tflite.PaddingSAME, tflite.PaddingVALID}[rng.IntN(2)]
+			if pad == tflite.PaddingVALID {
+				shape[1], shape[2] = max(shape[1], fh), max(shape[2], fw)
+			}
+			act := testActivations[rng.IntN(len(testActivations))]
+			in := m.AddTensor(builder.Tensor{Name: "in", Type: tt, Shape: shape, Scale: []float32{scale}, ZeroPoint: []int64{zp}})
+			out := m.AddTensor(builder.Tensor{Name: "out", Type: tt, Scale: []float32{scale}, ZeroPoint: []int64{zp}})
+			m.AddOp(builder.Op{Builtin: tflite.BuiltinOperatorMAX_POOL_2D, Inputs: []int{in}, Outputs: []int{out},
+				Options: &tflite.BuiltinOptionsT{Type: tflite.BuiltinOptionsPool2DOptions, Value: &tflite.Pool2DOptionsT{
+					Padding: pad, StrideH: int32(sh), StrideW: int32(sw), FilterHeight: int32(fh), FilterWidth: int32(fw), FusedActivationFunction: act}}})
+			m.Inputs, m.Outputs = []int{in}, []int{out}
+			desc = fmt.Sprintf("MAX_POOL_2D %s %v filter %dx%d stride %dx%d %s act %s", typ, shape, fh, fw, sh, sw, tflite.EnumNamesPadding[pad], tflite.EnumNamesActivationFunctionType[act])
+		}
+		if err := prepareErrorOpts(t, m); err != nil {
+			continue // parameters the operator rejects
+		}
+		compareKernels(t, desc, m, randBytes(rng, numElems(shape)))
+	}
+}

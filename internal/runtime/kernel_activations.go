@@ -283,8 +283,11 @@ type logistic struct {
 	inMult              quantize.Multiplier
 	lut                 [256]uint8
 	// int8LUT: the optimized int8 kernel, a table of the reference
-	// kernel's result for each of the 256 inputs.
+	// kernel's result for each of the 256 inputs; lutRows and simd: the
+	// optimized kernels' SIMD lookup of the table (nil: reference).
 	int8LUT bool
+	lutRows *[16][32]byte
+	simd    simdKind
 }
 
 func (k *logistic) Prepare(c *PrepareContext) error {
@@ -313,6 +316,9 @@ func (k *logistic) Prepare(c *PrepareContext) error {
 			return fmt.Errorf("uint8 output %s must have scale 1/256, has %g", out, out.Scale())
 		}
 		k.lut = quantize.LUTPopulateUint8(in.Scale(), in.ZeroPoint(), out.Scale(), out.ZeroPoint(), logisticTransform)
+		if c.Optimized() {
+			k.lutRows, k.simd = lutRows(&k.lut), c.simd()
+		}
 		return nil
 	}
 	// TFLM checks the zero point only. Its arithmetic writes Q0.8 whatever
@@ -325,6 +331,7 @@ func (k *logistic) Prepare(c *PrepareContext) error {
 	k.inMult, k.radius, err = actSigmoidInputParams(in)
 	if err == nil && c.Optimized() {
 		k.lut, k.int8LUT = int8Table(func(in, out []int8) { logisticInt8(in, out, k.inZeroPoint, k.radius, k.inMult) }), true
+		k.lutRows, k.simd = lutRows(&k.lut), c.simd()
 	}
 	return err
 }
@@ -335,12 +342,12 @@ func (k *logistic) Eval() error {
 		logisticFloat(k.input.Float32s(), k.output.Float32s())
 	case Int8:
 		if k.int8LUT {
-			lookupUint8(k.input.Uint8s(), k.output.Uint8s(), &k.lut)
+			lookupBytes(k.simd, k.input.Uint8s(), k.output.Uint8s(), &k.lut, k.lutRows)
 			break
 		}
 		logisticInt8(k.input.Int8s(), k.output.Int8s(), k.inZeroPoint, k.radius, k.inMult)
 	case Uint8:
-		lookupUint8(k.input.Uint8s(), k.output.Uint8s(), &k.lut)
+		lookupBytes(k.simd, k.input.Uint8s(), k.output.Uint8s(), &k.lut, k.lutRows)
 	}
 	return nil
 }
@@ -397,8 +404,11 @@ type tanh struct {
 	inMult              quantize.Multiplier
 	lut                 [256]uint8
 	// int8LUT: the optimized int8 kernel, a table of the reference
-	// kernel's result for each of the 256 inputs.
+	// kernel's result for each of the 256 inputs; lutRows and simd: the
+	// optimized kernels' SIMD lookup of the table (nil: reference).
 	int8LUT bool
+	lutRows *[16][32]byte
+	simd    simdKind
 }
 
 func (k *tanh) Prepare(c *PrepareContext) error {
@@ -424,6 +434,9 @@ func (k *tanh) Prepare(c *PrepareContext) error {
 		// TensorFlow Lite's TanhPrepare (reference and generic kernels):
 		// a lookup table on the tensors' own quantization.
 		k.lut = quantize.LUTPopulateUint8(in.Scale(), in.ZeroPoint(), out.Scale(), out.ZeroPoint(), tanhTransform)
+		if c.Optimized() {
+			k.lutRows, k.simd = lutRows(&k.lut), c.simd()
+		}
 		return nil
 	}
 	// TFLM does not check the output quantization: its arithmetic writes
@@ -433,6 +446,7 @@ func (k *tanh) Prepare(c *PrepareContext) error {
 	k.inMult, k.radius, err = actSigmoidInputParams(in)
 	if err == nil && c.Optimized() {
 		k.lut, k.int8LUT = int8Table(func(in, out []int8) { tanhInt8(in, out, k.inZeroPoint, k.radius, k.inMult) }), true
+		k.lutRows, k.simd = lutRows(&k.lut), c.simd()
 	}
 	return err
 }
@@ -443,12 +457,12 @@ func (k *tanh) Eval() error {
 		tanhFloat(k.input.Float32s(), k.output.Float32s())
 	case Int8:
 		if k.int8LUT {
-			lookupUint8(k.input.Uint8s(), k.output.Uint8s(), &k.lut)
+			lookupBytes(k.simd, k.input.Uint8s(), k.output.Uint8s(), &k.lut, k.lutRows)
 			break
 		}
 		tanhInt8(k.input.Int8s(), k.output.Int8s(), k.inZeroPoint, k.radius, k.inMult)
 	case Uint8:
-		lookupUint8(k.input.Uint8s(), k.output.Uint8s(), &k.lut)
+		lookupBytes(k.simd, k.input.Uint8s(), k.output.Uint8s(), &k.lut, k.lutRows)
 	}
 	return nil
 }

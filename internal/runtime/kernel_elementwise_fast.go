@@ -152,3 +152,119 @@ func softmaxTable[T int8 | uint8](k *softmax, in, out []T, outMin, outMax int32)
 		}
 	}
 }
+
+// lutRows lays a 256-entry table out for the SIMD lookup: 16 rows of 16
+// entries, each repeated in both 128-bit lanes.
+func lutRows(lut *[256]uint8) *[16][32]byte {
+	t := new([16][32]byte)
+	for h := range 16 {
+		copy(t[h][:16], lut[h*16:h*16+16])
+		copy(t[h][16:], lut[h*16:h*16+16])
+	}
+	return t
+}
+
+// prepareFast tabulates an 8-bit to 8-bit requantization: the reference
+// kernel's result for each of the 256 inputs.
+func (k *quantizeOp) prepareFast(c *PrepareContext) {
+	in, out := k.input.Type, k.output.Type
+	if !c.Optimized() || !k.requantizing || k.flipSignBit || (in != Int8 && in != Uint8) || (out != Int8 && out != Uint8) {
+		return
+	}
+	var src [256]byte
+	for i := range src {
+		src[i] = byte(i)
+	}
+	lut := new([256]uint8)
+	saved := [2][]byte{k.input.data, k.output.data}
+	k.input.data, k.output.data = src[:], lut[:]
+	if in == Int8 {
+		quantizeRequantizeFrom(k, k.input.Int8s())
+	} else {
+		quantizeRequantizeFrom(k, k.input.Uint8s())
+	}
+	k.input.data, k.output.data = saved[0], saved[1]
+	k.lut, k.lutRows, k.simd = lut, lutRows(lut), c.simd()
+}
+
+// maxRowsGo: for count pixels, dst[p·dstStride + i] = max(dst[...],
+// src[p·srcStride + i]), i < n, as signed or unsigned bytes.
+func maxRowsGo(dst []byte, dstStride int, src []byte, srcStride, n, count int, signed bool) {
+	for p := range count {
+		d, s := dst[p*dstStride:p*dstStride+n], src[p*srcStride:p*srcStride+n]
+		if signed {
+			for i, v := range s {
+				if int8(v) > int8(d[i]) {
+					d[i] = v
+				}
+			}
+			continue
+		}
+		for i, v := range s {
+			if v > d[i] {
+				d[i] = v
+			}
+		}
+	}
+}
+
+// prepareFast sets up the optimized 8-bit MAX_POOL_2D: input rows padded
+// with the type's lowest value (which never wins a maximum, as positions
+// outside the input do not count in the reference), the window maximum as
+// row-wise maxima over the output row.
+func (k *pool2D) prepareFast(c *PrepareContext) {
+	if !c.Optimized() || !k.max || (k.input.Type != Int8 && k.input.Type != Uint8) {
+		return
+	}
+	g := &k.g
+	rowW := max(g.pad.width+g.inW, (g.outW-1)*g.strideW+g.filterW)
+	k.padRow = make([]byte, rowW*g.inDepth)
+	k.simd = c.simd()
+}
+
+func maxPoolFast(k *pool2D, in, out []byte) {
+	g := &k.g
+	signed := k.input.Type == Int8
+	lowest, typeLo, typeHi := byte(0), int32(0), int32(255)
+	if signed {
+		lowest, typeLo, typeHi = 0x80, -128, 127
+	}
+	clamp := k.actMin > typeLo || k.actMax < typeHi
+	c := g.inDepth
+	row := k.padRow
+	padW := g.pad.width
+	for i := range row[:padW*c] {
+		row[i] = lowest
+	}
+	for i := range row[(padW+g.inW)*c:] {
+		row[(padW+g.inW)*c+i] = lowest
+	}
+	for b := range g.batches {
+		for oy := range g.outH {
+			o := out[(b*g.outH+oy)*g.outW*c : (b*g.outH+oy+1)*g.outW*c]
+			for i := range o {
+				o[i] = lowest
+			}
+			iy0 := oy*g.strideH - g.pad.height
+			for fy := range g.filterH {
+				iy := iy0 + fy
+				if iy < 0 || iy >= g.inH {
+					continue
+				}
+				copy(row[padW*c:(padW+g.inW)*c], in[(b*g.inH+iy)*g.inW*c:])
+				for fx := range g.filterW {
+					maxRows(k.simd, o, c, row[fx*c:], g.strideW*c, c, g.outW, signed)
+				}
+			}
+			if clamp {
+				for i, v := range o {
+					x := int32(v)
+					if signed {
+						x = int32(int8(v))
+					}
+					o[i] = byte(clampInt32(x, k.actMin, k.actMax))
+				}
+			}
+		}
+	}
+}

@@ -31,6 +31,10 @@ type pool2D struct {
 
 	actMin, actMax   int32
 	fActMin, fActMax float32
+
+	// The optimized 8-bit MAX_POOL_2D's padded input row (nil: reference).
+	padRow []byte
+	simd   simdKind
 }
 
 func (k *pool2D) Prepare(c *PrepareContext) error {
@@ -85,8 +89,11 @@ func (k *pool2D) Prepare(c *PrepareContext) error {
 		return err
 	}
 	var err error
-	k.actMin, k.actMax, err = activationRangeQuantized(act, out)
-	return err
+	if k.actMin, k.actMax, err = activationRangeQuantized(act, out); err != nil {
+		return err
+	}
+	k.prepareFast(c)
+	return nil
 }
 
 func (k *pool2D) Eval() error {
@@ -98,6 +105,10 @@ func (k *pool2D) Eval() error {
 		}
 		return averagePoolFloat(k, k.input.Float32s(), k.output.Float32s())
 	case Int8:
+		if k.padRow != nil {
+			maxPoolFast(k, k.input.Uint8s(), k.output.Uint8s())
+			return nil
+		}
 		if k.max {
 			maxPoolQuantized(k, k.input.Int8s(), k.output.Int8s(), math.MinInt8)
 			return nil
@@ -110,6 +121,10 @@ func (k *pool2D) Eval() error {
 		}
 		return averagePoolQuantized(k, k.input.Int16s(), k.output.Int16s())
 	case Uint8:
+		if k.padRow != nil {
+			maxPoolFast(k, k.input.Uint8s(), k.output.Uint8s())
+			return nil
+		}
 		if k.max {
 			maxPoolQuantized(k, k.input.Uint8s(), k.output.Uint8s(), 0)
 			return nil
