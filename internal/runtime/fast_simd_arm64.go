@@ -113,7 +113,9 @@ func newAddParams(*addSubQuant) *[160]int32 { return nil }
 
 func addRow(simdKind, *[160]int32, []byte, []byte, []byte, bool, bool) int { return 0 }
 
-func lookupBytes(_ simdKind, in, out []byte, lut *[256]uint8, _ *[16][32]byte) { lookupUint8(in, out, lut) }
+func lookupBytes(_ simdKind, in, out []byte, lut *[256]uint8, _ *[16][32]byte) {
+	lookupUint8(in, out, lut)
+}
 
 func maxRows(_ simdKind, dst []byte, dstStride int, src []byte, srcStride, n, count int, signed bool) {
 	maxRowsGo(dst, dstStride, src, srcStride, n, count, signed)
