@@ -573,3 +573,33 @@ func TestFastMaxPoolQuantizeMatchReference(t *testing.T) {
 		compareKernels(t, desc, m, randBytes(rng, numElems(shape)))
 	}
 }
+
+func TestFastPadMatchesReference(t *testing.T) {
+	for i := range propertyCount(100, 20) {
+		rng := rand.New(rand.NewPCG(uint64(i), 321))
+		shape := []int{1 + rng.IntN(2), 1 + rng.IntN(6), 1 + rng.IntN(6), 1 + rng.IntN(5)}
+		pads := make([]int32, 8)
+		for d := range 4 {
+			if d < 3 || rng.IntN(3) == 0 {
+				pads[2*d], pads[2*d+1] = int32(rng.IntN(3)), int32(rng.IntN(3))
+			}
+		}
+		typ := []tflite.TensorType{tflite.TensorTypeINT8, tflite.TensorTypeUINT8, tflite.TensorTypeFLOAT32}[i%3]
+		size := 1
+		if typ == tflite.TensorTypeFLOAT32 {
+			size = 4
+		}
+		m := &builder.Model{}
+		q := []float32{0.1}
+		zp := []int64{int64(rng.IntN(50))}
+		if typ == tflite.TensorTypeFLOAT32 {
+			q, zp = nil, nil
+		}
+		in := m.AddTensor(builder.Tensor{Name: "in", Type: typ, Shape: shape, Scale: q, ZeroPoint: zp})
+		p := m.AddTensor(builder.Tensor{Name: "paddings", Type: tflite.TensorTypeINT32, Shape: []int{4, 2}, Data: builder.Int32Data(pads)})
+		out := m.AddTensor(builder.Tensor{Name: "out", Type: typ, Scale: q, ZeroPoint: zp})
+		m.AddOp(builder.Op{Builtin: tflite.BuiltinOperatorPAD, Inputs: []int{in, p}, Outputs: []int{out}})
+		m.Inputs, m.Outputs = []int{in}, []int{out}
+		compareKernels(t, fmt.Sprintf("PAD %v %v %v", typ, shape, pads), m, randBytes(rng, numElems(shape)*size))
+	}
+}

@@ -268,3 +268,33 @@ func maxPoolFast(k *pool2D, in, out []byte) {
 		}
 	}
 }
+
+// padFast is padRef for paddings that leave the innermost dimension alone:
+// the two innermost dimensions are whole rows (left fill, the input's
+// pixels, right fill), so each row is one copy instead of one per pixel.
+func padFast(k *pad, fill []byte) {
+	es := k.input.Type.Size()
+	in, out := k.input.Bytes(), k.output.Bytes()
+	os, l, r := k.outShape, k.left, k.right
+	px := os[4] * es // bytes per pixel (innermost dimension)
+	row := os[3] * px
+	ld, rd := l[3]*px, r[3]*px
+	inRow := row - ld - rd
+	inPos, outPos := 0, 0
+	for b := range os[0] {
+		for p := range os[1] {
+			for h := range os[2] {
+				dst := out[outPos : outPos+row]
+				outPos += row
+				if b < l[0] || b >= os[0]-r[0] || p < l[1] || p >= os[1]-r[1] || h < l[2] || h >= os[2]-r[2] {
+					shapeFill(dst, fill)
+					continue
+				}
+				shapeFill(dst[:ld], fill)
+				copy(dst[ld:ld+inRow], in[inPos:inPos+inRow])
+				inPos += inRow
+				shapeFill(dst[ld+inRow:], fill)
+			}
+		}
+	}
+}
