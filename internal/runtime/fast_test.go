@@ -342,6 +342,18 @@ func TestFastConvLargeMatchesReference(t *testing.T) {
 			c.biasData = builder.Int32Data(bias)
 			compareKernels(t, c.String(), c.model(), c.inputBytes(rng))
 		}
+		// One row, many output channels: split by channel blocks.
+		fc := randomConv(rng, tflite.BuiltinOperatorFULLY_CONNECTED, seed)
+		fc.batches, fc.inD, fc.outD = 1+rng.IntN(2), 200+rng.IntN(400), 100+rng.IntN(200)
+		fc.filterData = randBytes(rng, fc.outD*fc.inD)
+		fc.typ, fc.perTensor, fc.wZP = runtime.Int8, false, 0
+		fc.inZP, fc.outZP = randZeroPoint(rng, fc.typ), randZeroPoint(rng, fc.typ)
+		fc.wScales = fc.wScales[:1]
+		for len(fc.wScales) < fc.outD {
+			fc.wScales = append(fc.wScales, fc.wScales[0]*float32(logUniform(rng, 0.5, 2)))
+		}
+		fc.biasData = builder.Int32Data(make([]int32, fc.outD))
+		compareKernels(t, fc.String(), fc.model(), fc.inputBytes(rng))
 	}
 }
 

@@ -8,15 +8,65 @@ package runtime
 
 // parallelMinMACs is the size from which a layer is split across threads:
 // below it the hand-off costs more than it saves.
-const parallelMinMACs = 100_000
+const parallelMinMACs = 20_000
 
-// splitParts chooses how many parts to cut n units of work into.
+// splitParts chooses how many parts to cut n units of work into: one per
+// thread for small layers, up to four per thread (to even out the load)
+// for large ones.
 func splitParts(pool *workerPool, n int, macs int64) int {
 	t := pool.Threads()
 	if t == 1 || macs < parallelMinMACs || n < 2 {
 		return 1
 	}
-	return min(n, 4*t)
+	per := int(min(max(macs/500_000, 1), 4))
+	return min(n, per*t)
+}
+
+// gemmSplit cuts a GEMM-shaped layer (tiles of gemmMR rows × blocks of 16
+// output channels) into parts for the threads: by rows when there are
+// enough, otherwise also by channel blocks (a 1×1 layer over one pixel, a
+// fully connected layer with one batch), each column part with its own
+// view of the packed filter and requantization.
+type gemmSplit struct {
+	tiles, tilesPerPart, rowParts int
+	cols                          []gemmCols
+}
+
+type gemmCols struct {
+	pf     *packedFilter
+	rq     *requantParams
+	c0, nc int // first output channel, channels
+}
+
+func newGemmSplit(pool *workerPool, tiles int, macs int64, pf *packedFilter, rq *requantParams) gemmSplit {
+	parts := splitParts(pool, tiles*pf.nb, macs)
+	s := gemmSplit{tiles: tiles}
+	colParts := 1
+	if tiles < parts {
+		colParts = min(pf.nb, (parts+tiles-1)/tiles)
+	}
+	s.rowParts = max(1, parts/colParts)
+	s.tilesPerPart = (tiles + s.rowParts - 1) / s.rowParts
+	s.rowParts = (tiles + s.tilesPerPart - 1) / s.tilesPerPart
+	per := (pf.nb + colParts - 1) / colParts
+	for b0 := 0; b0 < pf.nb; b0 += per {
+		b1 := min(pf.nb, b0+per)
+		c0 := b0 * gemmNR
+		v := &packedFilter{n: pf.n, k: pf.k, kp: pf.kp, nb: b1 - b0,
+			w: pf.w[b0*pf.kp*gemmNR : b1*pf.kp*gemmNR], bias: pf.bias[c0 : b1*gemmNR]}
+		r := *rq
+		r.sig, r.lsh, r.rsh, r.mask, r.thr = rq.sig[c0:], rq.lsh[c0:], rq.rsh[c0:], rq.mask[c0:], rq.thr[c0:]
+		s.cols = append(s.cols, gemmCols{pf: v, rq: &r, c0: c0, nc: min(b1*gemmNR, pf.n) - c0})
+	}
+	return s
+}
+
+func (s *gemmSplit) parts() int { return s.rowParts * len(s.cols) }
+
+// part returns part i's tiles and channel columns.
+func (s *gemmSplit) part(i int) (t0, t1 int, cols *gemmCols) {
+	r, c := i/len(s.cols), i%len(s.cols)
+	return r * s.tilesPerPart, min(s.tiles, (r+1)*s.tilesPerPart), &s.cols[c]
 }
 
 // convFast is the GEMM form of CONV_2D: each output pixel's input patch is
@@ -31,8 +81,9 @@ type convFast struct {
 	zp     int16
 	direct bool // 1×1, stride 1, no padding: pixel p reads input pixel p
 
-	pixels, tiles, tilesPerPart, parts int
-	panelTiles                         int // tiles gathered and multiplied per micro-kernel call
+	pixels, tiles int
+	split         gemmSplit
+	panelTiles    int // tiles gathered and multiplied per micro-kernel call
 
 	ring *padRing // input rows for the patches, unless direct
 
@@ -64,9 +115,7 @@ func newConvFast(c *PrepareContext, k *conv2D) *convFast {
 	f.pixels = g.batches * g.outH * g.outW
 	f.tiles = (f.pixels + gemmMR - 1) / gemmMR
 	f.pool = c.pool()
-	f.parts = splitParts(f.pool, f.tiles, k.MACs())
-	f.tilesPerPart = (f.tiles + f.parts - 1) / f.parts
-	f.parts = (f.tiles + f.tilesPerPart - 1) / f.tilesPerPart
+	f.split = newGemmSplit(f.pool, f.tiles, k.MACs(), f.pf, f.rq)
 	f.panelTiles = panelTiles(f.pf)
 	f.accOff = alignUp(f.panelTiles*gemmMR*f.pf.kp*2+2*gatherSlack, 64)
 	f.ringOff = f.accOff + alignUp(f.panelTiles*gemmMR*f.pf.nb*gemmNR*4, 64)
@@ -91,7 +140,7 @@ func (f *convFast) eval() {
 	if f.ring != nil {
 		f.ring.in = f.inBuf
 	}
-	f.pool.run(f.parts, f)
+	f.pool.run(f.split.parts(), f)
 }
 
 func (f *convFast) runPart(worker, part int) {
@@ -105,8 +154,8 @@ func (f *convFast) runPart(worker, part int) {
 	}
 	n := f.k.g.outDepth
 	c := f.k.g.inDepth
-	end := min(f.tiles, (part+1)*f.tilesPerPart)
-	for t := part * f.tilesPerPart; t < end; t += pt {
+	start, end, cols := f.split.part(part)
+	for t := start; t < end; t += pt {
 		nt := min(pt, end-t)
 		p0 := t * gemmMR
 		rows := min(nt*gemmMR, f.pixels-p0)
@@ -120,8 +169,8 @@ func (f *convFast) runPart(worker, part int) {
 		default:
 			f.gather(p0, rows, a, kp, rv)
 		}
-		gemm(f.simd, a, f.pf, acc, nb*gemmNR, nt)
-		requant(f.simd, acc, nb*gemmNR, f.rq, f.outBuf[p0*n:], n, n, rows)
+		gemm(f.simd, a, cols.pf, acc[cols.c0:], nb*gemmNR, nt)
+		requant(f.simd, acc[cols.c0:], nb*gemmNR, cols.rq, f.outBuf[p0*n+cols.c0:], n, cols.nc, rows)
 	}
 }
 

@@ -9,7 +9,8 @@ type fcFast struct {
 	pf     *packedFilter
 	rq     *requantParams
 
-	tiles, tilesPerPart, parts int
+	tiles int
+	split gemmSplit
 
 	ws            *workspace
 	pool          *workerPool
@@ -34,9 +35,7 @@ func newFCFast(c *PrepareContext, k *fullyConnected) *fcFast {
 	f.rq = newRequantParams(k.mult, k.outputOffset, k.actMin, k.actMax)
 	f.tiles = (k.batches + gemmMR - 1) / gemmMR
 	f.pool = c.pool()
-	f.parts = splitParts(f.pool, f.tiles, k.MACs())
-	f.tilesPerPart = (f.tiles + f.parts - 1) / f.parts
-	f.parts = (f.tiles + f.tilesPerPart - 1) / f.tilesPerPart
+	f.split = newGemmSplit(f.pool, f.tiles, k.MACs(), f.pf, f.rq)
 	f.accOff = alignUp(gemmMR*f.pf.kp*2, 64)
 	f.ws = c.requestWorkspace(f.accOff + gemmMR*f.pf.nb*gemmNR*4)
 	return f
@@ -44,7 +43,7 @@ func newFCFast(c *PrepareContext, k *fullyConnected) *fcFast {
 
 func (f *fcFast) eval() {
 	f.inBuf, f.outBuf = f.k.input.Bytes(), f.k.output.Bytes()
-	f.pool.run(f.parts, f)
+	f.pool.run(f.split.parts(), f)
 }
 
 func (f *fcFast) runPart(worker, part int) {
@@ -52,14 +51,14 @@ func (f *fcFast) runPart(worker, part int) {
 	kp, nb, k, n := f.pf.kp, f.pf.nb, f.pf.k, f.pf.n
 	a := int16View(buf[:f.accOff])[:gemmMR*kp]
 	acc := int32View(buf[f.accOff:])[:gemmMR*nb*gemmNR]
-	end := min(f.tiles, (part+1)*f.tilesPerPart)
-	for t := part * f.tilesPerPart; t < end; t++ {
+	start, end, cols := f.split.part(part)
+	for t := start; t < end; t++ {
 		r0 := t * gemmMR
 		rows := min(gemmMR, f.k.batches-r0)
 		for m := range rows {
 			widen(f.simd, a[m*kp:m*kp+k], f.inBuf[(r0+m)*k:(r0+m+1)*k], f.signed)
 		}
-		gemm(f.simd, a, f.pf, acc, nb*gemmNR, 1)
-		requant(f.simd, acc, nb*gemmNR, f.rq, f.outBuf[r0*n:], n, n, rows)
+		gemm(f.simd, a, cols.pf, acc[cols.c0:], nb*gemmNR, 1)
+		requant(f.simd, acc[cols.c0:], nb*gemmNR, cols.rq, f.outBuf[r0*n+cols.c0:], n, cols.nc, rows)
 	}
 }
