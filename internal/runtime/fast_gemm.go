@@ -59,29 +59,46 @@ func KernelBackend() string { return cpuSIMD.String() }
 // input channels) laid out for the int16 micro-kernel: blocks of 16 output
 // channels, each [kp/2 pairs][16 channels][2] int16 (pairs of consecutive
 // depth positions, kp = k rounded up to even, zero-padded), and the bias
-// with the zero-point correction folded in, padded to whole blocks.
+// with the zero-point correction folded in, padded to whole blocks. For
+// the dot-product micro-kernel (int8 filters on arm64 with dotprod), wDot
+// holds the same filter as int8, kp rounded up to 16, each block
+// [kp/16][4 groups][4 quads of channels][4 channels... ] as gemmDotNEON
+// reads it, and w is empty.
 type packedFilter struct {
 	n, k, kp, nb int
 	w            []int16
+	wDot         []int8
 	bias         []int32
 }
 
 // packFilter packs rows of w (n rows of k, row o at o*k) with filterOffset
-// added, and folds bias and inputOffset·Σw' into the per-channel bias.
-func packFilter[W int8 | uint8](w []W, n, k int, filterOffset, inputOffset int32, bias []int32) *packedFilter {
+// added, and folds bias and inputOffset·Σw' into the per-channel bias; dot
+// selects the dot-product layout (int8 weights only).
+func packFilter[W int8 | uint8](w []W, n, k int, filterOffset, inputOffset int32, bias []int32, dot bool) *packedFilter {
 	kp := k + k%2
+	if dot {
+		kp = (k + 15) / 16 * 16
+	}
 	nb := (n + gemmNR - 1) / gemmNR
-	p := &packedFilter{n: n, k: k, kp: kp, nb: nb,
-		w: make([]int16, nb*kp*gemmNR), bias: make([]int32, nb*gemmNR)}
+	p := &packedFilter{n: n, k: k, kp: kp, nb: nb, bias: make([]int32, nb*gemmNR)}
+	if dot {
+		p.wDot = make([]int8, nb*kp*gemmNR)
+	} else {
+		p.w = make([]int16, nb*kp*gemmNR)
+	}
 	for o := range n {
 		row := w[o*k : o*k+k]
 		var sum int32
 		b, j := o/gemmNR, o%gemmNR
-		blk := p.w[b*kp*gemmNR : (b+1)*kp*gemmNR]
 		for d, v := range row {
 			wv := int32(v) + filterOffset
 			sum += wv
-			blk[(d/2)*2*gemmNR+2*j+d%2] = int16(wv)
+			if dot {
+				// block b, chunk d/16, group d%16/4, quad j/4, channel j%4, depth d%4
+				p.wDot[b*kp*gemmNR+(d/16)*256+(d%16/4)*64+(j/4)*16+(j%4)*4+d%4] = int8(wv)
+			} else {
+				p.w[b*kp*gemmNR+(d/2)*2*gemmNR+2*j+d%2] = int16(wv)
+			}
 		}
 		if bias != nil {
 			p.bias[o] = bias[o]
@@ -89,6 +106,17 @@ func packFilter[W int8 | uint8](w []W, n, k int, filterOffset, inputOffset int32
 		p.bias[o] += sum * inputOffset
 	}
 	return p
+}
+
+// view is the part of p from block b0 to b1.
+func (p *packedFilter) view(b0, b1 int) *packedFilter {
+	v := &packedFilter{n: p.n, k: p.k, kp: p.kp, nb: b1 - b0, bias: p.bias[b0*gemmNR : b1*gemmNR]}
+	if p.wDot != nil {
+		v.wDot = p.wDot[b0*p.kp*gemmNR : b1*p.kp*gemmNR]
+	} else {
+		v.w = p.w[b0*p.kp*gemmNR : b1*p.kp*gemmNR]
+	}
+	return v
 }
 
 // gemmGo is the pure-Go micro-kernel: for tiles × gemmMR rows of a (row m

@@ -242,3 +242,7 @@ func maxRows(s simdKind, dst []byte, dstStride int, src []byte, srcStride, n, co
 	}
 	maxRowsGo(dst, dstStride, src, srcStride, n, count, signed)
 }
+
+// useDot reports whether int8 filters are packed for a dot-product
+// micro-kernel (none on this architecture).
+func useDot(simdKind) bool { return false }

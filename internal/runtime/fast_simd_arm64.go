@@ -20,6 +20,13 @@ func isNEON(s simdKind) bool { return s == simdNEON || s == simdNEONDot }
 func gemmNEON(a *int16, kp int, w *int16, nb int, bias *int32, acc *int32, accStride int, tiles int)
 
 //go:noescape
+func gemmDotNEON(a *int16, kp int, w *int8, nb int, bias *int32, acc *int32, accStride int, tiles int)
+
+// useDot reports whether int8 filters are packed for the dot-product
+// micro-kernel.
+func useDot(s simdKind) bool { return s == simdNEONDot }
+
+//go:noescape
 func requantNEON(acc *int32, n int, sig, lsh, rsh, mask, thr *int32, out *byte, zp, lo, hi, rows, accStride, outStride int)
 
 //go:noescape
@@ -37,6 +44,12 @@ func int8PeakNEON(iters int)
 // gemm runs the micro-kernel of kind s on tiles × gemmMR rows of a (see
 // gemmGo).
 func gemm(s simdKind, a []int16, p *packedFilter, acc []int32, accStride, tiles int) {
+	if p.wDot != nil {
+		_ = a[tiles*gemmMR*p.kp-1]
+		_ = acc[(tiles*gemmMR-1)*accStride+p.nb*gemmNR-1]
+		gemmDotNEON(&a[0], p.kp, &p.wDot[0], p.nb, &p.bias[0], &acc[0], accStride, tiles)
+		return
+	}
 	if isNEON(s) {
 		_ = a[tiles*gemmMR*p.kp-1]
 		_ = acc[(tiles*gemmMR-1)*accStride+p.nb*gemmNR-1]

@@ -344,3 +344,155 @@ peak_loop:
 	SUBS $1, R0, R0
 	BNE peak_loop
 	RET
+
+// func gemmDotNEON(a *int16, kp int, w *int8, nb int, bias *int32, acc *int32, accStride int, tiles int)
+// The micro-kernel for int8 models on CPUs with the dot-product extension
+// (Raspberry Pi 5): rows of a (int8 values widened to int16, kp a multiple
+// of 16) are narrowed back with XTN/XTN2, and SDOT (by element) multiplies
+// 4 consecutive depth values of a row with 4 of each of 4 channels and adds
+// the sum to the channel's int32 (exact: 4·128·128 fits easily; the sums
+// wrap as the reference's). Packed blocks hold, per 16 depth values, 4
+// groups of 4 × [4 channels][4 depth values] int8. 4 rows × 16 channels.
+TEXT ·gemmDotNEON(SB), NOSPLIT, $0-64
+	MOVD a+0(FP), R0
+	MOVD kp+8(FP), R2
+	LSL $1, R2, R1            // row bytes
+	LSR $4, R2, R2            // chunks of 16 depth values
+	MOVD acc+40(FP), R6
+	MOVD accStride+48(FP), R7
+	LSL $2, R7, R7            // acc row bytes
+	MOVD tiles+56(FP), R8
+
+dot_tile:
+	MOVD w+16(FP), R10
+	MOVD bias+32(FP), R11
+	MOVD nb+24(FP), R9
+	MOVD R6, R12
+
+dot_block:
+	VLD1 (R11), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VMOV V0.B16, V16.B16
+	VMOV V1.B16, V17.B16
+	VMOV V2.B16, V18.B16
+	VMOV V3.B16, V19.B16
+	VMOV V0.B16, V20.B16
+	VMOV V1.B16, V21.B16
+	VMOV V2.B16, V22.B16
+	VMOV V3.B16, V23.B16
+	VMOV V0.B16, V24.B16
+	VMOV V1.B16, V25.B16
+	VMOV V2.B16, V26.B16
+	VMOV V3.B16, V27.B16
+	VMOV V0.B16, V28.B16
+	VMOV V1.B16, V29.B16
+	VMOV V2.B16, V30.B16
+	VMOV V3.B16, V31.B16
+	MOVD R0, R13
+	ADD R1, R13, R14
+	ADD R1, R14, R15
+	ADD R1, R15, R16
+	MOVD R2, R17
+
+dot_chunk:
+	VLD1.P 32(R13), [V4.H8, V5.H8]
+	WORD $0x0e212888 // XTN V8.8B, V4.8H
+	WORD $0x4e2128a8 // XTN2 V8.16B, V5.8H
+	VLD1.P 32(R14), [V4.H8, V5.H8]
+	WORD $0x0e212889 // XTN V9.8B, V4.8H
+	WORD $0x4e2128a9 // XTN2 V9.16B, V5.8H
+	VLD1.P 32(R15), [V4.H8, V5.H8]
+	WORD $0x0e21288a // XTN V10.8B, V4.8H
+	WORD $0x4e2128aa // XTN2 V10.16B, V5.8H
+	VLD1.P 32(R16), [V4.H8, V5.H8]
+	WORD $0x0e21288b // XTN V11.8B, V4.8H
+	WORD $0x4e2128ab // XTN2 V11.16B, V5.8H
+	VLD1.P 64(R10), [V0.B16, V1.B16, V2.B16, V3.B16]
+	WORD $0x4f88e010 // SDOT V16.4S, V0.16B, V8.4B[0]
+	WORD $0x4f88e031 // SDOT V17.4S, V1.16B, V8.4B[0]
+	WORD $0x4f88e052 // SDOT V18.4S, V2.16B, V8.4B[0]
+	WORD $0x4f88e073 // SDOT V19.4S, V3.16B, V8.4B[0]
+	WORD $0x4f89e014 // SDOT V20.4S, V0.16B, V9.4B[0]
+	WORD $0x4f89e035 // SDOT V21.4S, V1.16B, V9.4B[0]
+	WORD $0x4f89e056 // SDOT V22.4S, V2.16B, V9.4B[0]
+	WORD $0x4f89e077 // SDOT V23.4S, V3.16B, V9.4B[0]
+	WORD $0x4f8ae018 // SDOT V24.4S, V0.16B, V10.4B[0]
+	WORD $0x4f8ae039 // SDOT V25.4S, V1.16B, V10.4B[0]
+	WORD $0x4f8ae05a // SDOT V26.4S, V2.16B, V10.4B[0]
+	WORD $0x4f8ae07b // SDOT V27.4S, V3.16B, V10.4B[0]
+	WORD $0x4f8be01c // SDOT V28.4S, V0.16B, V11.4B[0]
+	WORD $0x4f8be03d // SDOT V29.4S, V1.16B, V11.4B[0]
+	WORD $0x4f8be05e // SDOT V30.4S, V2.16B, V11.4B[0]
+	WORD $0x4f8be07f // SDOT V31.4S, V3.16B, V11.4B[0]
+	VLD1.P 64(R10), [V0.B16, V1.B16, V2.B16, V3.B16]
+	WORD $0x4fa8e010 // SDOT V16.4S, V0.16B, V8.4B[1]
+	WORD $0x4fa8e031 // SDOT V17.4S, V1.16B, V8.4B[1]
+	WORD $0x4fa8e052 // SDOT V18.4S, V2.16B, V8.4B[1]
+	WORD $0x4fa8e073 // SDOT V19.4S, V3.16B, V8.4B[1]
+	WORD $0x4fa9e014 // SDOT V20.4S, V0.16B, V9.4B[1]
+	WORD $0x4fa9e035 // SDOT V21.4S, V1.16B, V9.4B[1]
+	WORD $0x4fa9e056 // SDOT V22.4S, V2.16B, V9.4B[1]
+	WORD $0x4fa9e077 // SDOT V23.4S, V3.16B, V9.4B[1]
+	WORD $0x4faae018 // SDOT V24.4S, V0.16B, V10.4B[1]
+	WORD $0x4faae039 // SDOT V25.4S, V1.16B, V10.4B[1]
+	WORD $0x4faae05a // SDOT V26.4S, V2.16B, V10.4B[1]
+	WORD $0x4faae07b // SDOT V27.4S, V3.16B, V10.4B[1]
+	WORD $0x4fabe01c // SDOT V28.4S, V0.16B, V11.4B[1]
+	WORD $0x4fabe03d // SDOT V29.4S, V1.16B, V11.4B[1]
+	WORD $0x4fabe05e // SDOT V30.4S, V2.16B, V11.4B[1]
+	WORD $0x4fabe07f // SDOT V31.4S, V3.16B, V11.4B[1]
+	VLD1.P 64(R10), [V0.B16, V1.B16, V2.B16, V3.B16]
+	WORD $0x4f88e810 // SDOT V16.4S, V0.16B, V8.4B[2]
+	WORD $0x4f88e831 // SDOT V17.4S, V1.16B, V8.4B[2]
+	WORD $0x4f88e852 // SDOT V18.4S, V2.16B, V8.4B[2]
+	WORD $0x4f88e873 // SDOT V19.4S, V3.16B, V8.4B[2]
+	WORD $0x4f89e814 // SDOT V20.4S, V0.16B, V9.4B[2]
+	WORD $0x4f89e835 // SDOT V21.4S, V1.16B, V9.4B[2]
+	WORD $0x4f89e856 // SDOT V22.4S, V2.16B, V9.4B[2]
+	WORD $0x4f89e877 // SDOT V23.4S, V3.16B, V9.4B[2]
+	WORD $0x4f8ae818 // SDOT V24.4S, V0.16B, V10.4B[2]
+	WORD $0x4f8ae839 // SDOT V25.4S, V1.16B, V10.4B[2]
+	WORD $0x4f8ae85a // SDOT V26.4S, V2.16B, V10.4B[2]
+	WORD $0x4f8ae87b // SDOT V27.4S, V3.16B, V10.4B[2]
+	WORD $0x4f8be81c // SDOT V28.4S, V0.16B, V11.4B[2]
+	WORD $0x4f8be83d // SDOT V29.4S, V1.16B, V11.4B[2]
+	WORD $0x4f8be85e // SDOT V30.4S, V2.16B, V11.4B[2]
+	WORD $0x4f8be87f // SDOT V31.4S, V3.16B, V11.4B[2]
+	VLD1.P 64(R10), [V0.B16, V1.B16, V2.B16, V3.B16]
+	WORD $0x4fa8e810 // SDOT V16.4S, V0.16B, V8.4B[3]
+	WORD $0x4fa8e831 // SDOT V17.4S, V1.16B, V8.4B[3]
+	WORD $0x4fa8e852 // SDOT V18.4S, V2.16B, V8.4B[3]
+	WORD $0x4fa8e873 // SDOT V19.4S, V3.16B, V8.4B[3]
+	WORD $0x4fa9e814 // SDOT V20.4S, V0.16B, V9.4B[3]
+	WORD $0x4fa9e835 // SDOT V21.4S, V1.16B, V9.4B[3]
+	WORD $0x4fa9e856 // SDOT V22.4S, V2.16B, V9.4B[3]
+	WORD $0x4fa9e877 // SDOT V23.4S, V3.16B, V9.4B[3]
+	WORD $0x4faae818 // SDOT V24.4S, V0.16B, V10.4B[3]
+	WORD $0x4faae839 // SDOT V25.4S, V1.16B, V10.4B[3]
+	WORD $0x4faae85a // SDOT V26.4S, V2.16B, V10.4B[3]
+	WORD $0x4faae87b // SDOT V27.4S, V3.16B, V10.4B[3]
+	WORD $0x4fabe81c // SDOT V28.4S, V0.16B, V11.4B[3]
+	WORD $0x4fabe83d // SDOT V29.4S, V1.16B, V11.4B[3]
+	WORD $0x4fabe85e // SDOT V30.4S, V2.16B, V11.4B[3]
+	WORD $0x4fabe87f // SDOT V31.4S, V3.16B, V11.4B[3]
+	SUBS $1, R17, R17
+	BNE dot_chunk
+
+	MOVD R12, R19
+	VST1 [V16.S4, V17.S4, V18.S4, V19.S4], (R19)
+	ADD R7, R19, R19
+	VST1 [V20.S4, V21.S4, V22.S4, V23.S4], (R19)
+	ADD R7, R19, R19
+	VST1 [V24.S4, V25.S4, V26.S4, V27.S4], (R19)
+	ADD R7, R19, R19
+	VST1 [V28.S4, V29.S4, V30.S4, V31.S4], (R19)
+	ADD $64, R11, R11
+	ADD $64, R12, R12
+	SUBS $1, R9, R9
+	BNE dot_block
+
+	ADD R1<<2, R0, R0
+	ADD R7<<2, R6, R6
+	SUBS $1, R8, R8
+	BNE dot_tile
+	RET
+

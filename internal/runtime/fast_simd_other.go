@@ -39,3 +39,7 @@ func lookupBytes(_ simdKind, in, out []byte, lut *[256]uint8, _ *[16][32]byte) {
 func maxRows(_ simdKind, dst []byte, dstStride int, src []byte, srcStride, n, count int, signed bool) {
 	maxRowsGo(dst, dstStride, src, srcStride, n, count, signed)
 }
+
+// useDot reports whether int8 filters are packed for a dot-product
+// micro-kernel (none on this architecture).
+func useDot(simdKind) bool { return false }

@@ -52,8 +52,7 @@ func newGemmSplit(pool *workerPool, tiles int, macs int64, pf *packedFilter, rq 
 	for b0 := 0; b0 < pf.nb; b0 += per {
 		b1 := min(pf.nb, b0+per)
 		c0 := b0 * gemmNR
-		v := &packedFilter{n: pf.n, k: pf.k, kp: pf.kp, nb: b1 - b0,
-			w: pf.w[b0*pf.kp*gemmNR : b1*pf.kp*gemmNR], bias: pf.bias[c0 : b1*gemmNR]}
+		v := pf.view(b0, b1)
 		r := *rq
 		r.sig, r.lsh, r.rsh, r.mask, r.thr = rq.sig[c0:], rq.lsh[c0:], rq.rsh[c0:], rq.mask[c0:], rq.thr[c0:]
 		s.cols = append(s.cols, gemmCols{pf: v, rq: &r, c0: c0, nc: min(b1*gemmNR, pf.n) - c0})
@@ -105,9 +104,9 @@ func newConvFast(c *PrepareContext, k *conv2D) *convFast {
 		bias = k.bias.Int32s()
 	}
 	if f.signed {
-		f.pf = packFilter(k.filter.Int8s(), g.outDepth, depth, k.q.filterOffset, k.q.inputOffset, bias)
+		f.pf = packFilter(k.filter.Int8s(), g.outDepth, depth, k.q.filterOffset, k.q.inputOffset, bias, useDot(f.simd))
 	} else {
-		f.pf = packFilter(k.filter.Uint8s(), g.outDepth, depth, k.q.filterOffset, k.q.inputOffset, bias)
+		f.pf = packFilter(k.filter.Uint8s(), g.outDepth, depth, k.q.filterOffset, k.q.inputOffset, bias, false)
 	}
 	f.rq = newRequantParams(k.q.mult, k.q.outputOffset, k.q.actMin, k.q.actMax)
 	f.direct = g.filterH == 1 && g.filterW == 1 && g.strideH == 1 && g.strideW == 1 &&

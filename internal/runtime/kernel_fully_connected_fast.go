@@ -28,9 +28,9 @@ func newFCFast(c *PrepareContext, k *fullyConnected) *fcFast {
 		bias = k.bias.Int32s()
 	}
 	if f.signed {
-		f.pf = packFilter(k.filter.Int8s(), k.outDepth, k.accDepth, k.filterOffset, k.inputOffset, bias)
+		f.pf = packFilter(k.filter.Int8s(), k.outDepth, k.accDepth, k.filterOffset, k.inputOffset, bias, useDot(f.simd) && k.filterOffset == 0)
 	} else {
-		f.pf = packFilter(k.filter.Uint8s(), k.outDepth, k.accDepth, k.filterOffset, k.inputOffset, bias)
+		f.pf = packFilter(k.filter.Uint8s(), k.outDepth, k.accDepth, k.filterOffset, k.inputOffset, bias, false)
 	}
 	f.rq = newRequantParams(k.mult, k.outputOffset, k.actMin, k.actMax)
 	f.tiles = (k.batches + gemmMR - 1) / gemmMR
