@@ -540,7 +540,7 @@ func TestKernelBackend(t *testing.T) {
 	}
 }
 
-func TestFastMaxPoolQuantizeMatchReference(t *testing.T) {
+func TestFastPoolQuantizeMatchReference(t *testing.T) {
 	for i := range propertyCount(200, 40) {
 		rng := rand.New(rand.NewPCG(uint64(i), 123))
 		typ := runtime.Int8
@@ -573,11 +573,15 @@ func TestFastMaxPoolQuantizeMatchReference(t *testing.T) {
 			act := testActivations[rng.IntN(len(testActivations))]
 			in := m.AddTensor(builder.Tensor{Name: "in", Type: tt, Shape: shape, Scale: []float32{scale}, ZeroPoint: []int64{zp}})
 			out := m.AddTensor(builder.Tensor{Name: "out", Type: tt, Scale: []float32{scale}, ZeroPoint: []int64{zp}})
-			m.AddOp(builder.Op{Builtin: tflite.BuiltinOperatorMAX_POOL_2D, Inputs: []int{in}, Outputs: []int{out},
+			op := tflite.BuiltinOperatorMAX_POOL_2D
+			if rng.IntN(2) == 0 {
+				op = tflite.BuiltinOperatorAVERAGE_POOL_2D
+			}
+			m.AddOp(builder.Op{Builtin: op, Inputs: []int{in}, Outputs: []int{out},
 				Options: &tflite.BuiltinOptionsT{Type: tflite.BuiltinOptionsPool2DOptions, Value: &tflite.Pool2DOptionsT{
 					Padding: pad, StrideH: int32(sh), StrideW: int32(sw), FilterHeight: int32(fh), FilterWidth: int32(fw), FusedActivationFunction: act}}})
 			m.Inputs, m.Outputs = []int{in}, []int{out}
-			desc = fmt.Sprintf("MAX_POOL_2D %s %v filter %dx%d stride %dx%d %s act %s", typ, shape, fh, fw, sh, sw, tflite.EnumNamesPadding[pad], tflite.EnumNamesActivationFunctionType[act])
+			desc = fmt.Sprintf("%s %s %v filter %dx%d stride %dx%d %s act %s", tflite.EnumNamesBuiltinOperator[op], typ, shape, fh, fw, sh, sw, tflite.EnumNamesPadding[pad], tflite.EnumNamesActivationFunctionType[act])
 		}
 		if err := prepareErrorOpts(t, m); err != nil {
 			continue // parameters the operator rejects

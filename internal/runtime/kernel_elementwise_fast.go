@@ -298,3 +298,57 @@ func padFast(k *pad, fill []byte) {
 		}
 	}
 }
+
+// prepareFastAverage sets up the optimized 8-bit AVERAGE_POOL_2D: window
+// sums accumulated a whole pixel of channels at a time (no index arithmetic
+// per element), then the reference's rounding division and clamp.
+func (k *pool2D) prepareFastAverage(c *PrepareContext) {
+	if !c.Optimized() || k.max || (k.input.Type != Int8 && k.input.Type != Uint8) {
+		return
+	}
+	k.sums = make([]int32, k.g.inDepth)
+}
+
+func averagePoolFast(k *pool2D, in, out []byte) error {
+	g := &k.g
+	signed := k.input.Type == Int8
+	c := g.inDepth
+	acc := k.sums[:c]
+	for b := range g.batches {
+		for oy := range g.outH {
+			for ox := range g.outW {
+				inY0, inX0, y0, y1, x0, x1 := g.poolWindow(oy, ox)
+				if y1 <= y0 || x1 <= x0 {
+					return errEmptyPoolWindow
+				}
+				count := int32((y1 - y0) * (x1 - x0))
+				clear(acc)
+				for fy := y0; fy < y1; fy++ {
+					row := ((b*g.inH+inY0+fy)*g.inW + inX0) * c
+					for fx := x0; fx < x1; fx++ {
+						px := in[row+fx*c : row+fx*c+c]
+						if signed {
+							for ch, v := range px {
+								acc[ch] += int32(int8(v))
+							}
+						} else {
+							for ch, v := range px {
+								acc[ch] += int32(v)
+							}
+						}
+					}
+				}
+				o := out[((b*g.outH+oy)*g.outW+ox)*c:][:c]
+				for ch, a := range acc {
+					if a > 0 {
+						a = (a + count/2) / count
+					} else {
+						a = (a - count/2) / count
+					}
+					o[ch] = byte(clampInt32(a, k.actMin, k.actMax))
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -32,8 +32,10 @@ type pool2D struct {
 	actMin, actMax   int32
 	fActMin, fActMax float32
 
-	// The optimized 8-bit MAX_POOL_2D's padded input row (nil: reference).
+	// The optimized 8-bit MAX_POOL_2D's padded input row and
+	// AVERAGE_POOL_2D's window sums (nil: reference kernels).
 	padRow []byte
+	sums   []int32
 	simd   simdKind
 }
 
@@ -93,6 +95,7 @@ func (k *pool2D) Prepare(c *PrepareContext) error {
 		return err
 	}
 	k.prepareFast(c)
+	k.prepareFastAverage(c)
 	return nil
 }
 
@@ -113,6 +116,9 @@ func (k *pool2D) Eval() error {
 			maxPoolQuantized(k, k.input.Int8s(), k.output.Int8s(), math.MinInt8)
 			return nil
 		}
+		if k.sums != nil {
+			return averagePoolFast(k, k.input.Uint8s(), k.output.Uint8s())
+		}
 		return averagePoolQuantized(k, k.input.Int8s(), k.output.Int8s())
 	case Int16:
 		if k.max {
@@ -128,6 +134,9 @@ func (k *pool2D) Eval() error {
 		if k.max {
 			maxPoolQuantized(k, k.input.Uint8s(), k.output.Uint8s(), 0)
 			return nil
+		}
+		if k.sums != nil {
+			return averagePoolFast(k, k.input.Uint8s(), k.output.Uint8s())
 		}
 		return averagePoolQuantized(k, k.input.Uint8s(), k.output.Uint8s())
 	}
