@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	rand1 "math/rand"
 	"math/rand/v2"
 	"testing"
 
@@ -617,5 +618,17 @@ func TestFastPadMatchesReference(t *testing.T) {
 		m.AddOp(builder.Op{Builtin: tflite.BuiltinOperatorPAD, Inputs: []int{in, p}, Outputs: []int{out}})
 		m.Inputs, m.Outputs = []int{in}, []int{out}
 		compareKernels(t, fmt.Sprintf("PAD %v %v %v", typ, shape, pads), m, randBytes(rng, numElems(shape)*size))
+	}
+}
+
+// The int8 LSTM's gate matmuls run through the packed-filter micro-kernel.
+func TestFastLSTMMatchesReference(t *testing.T) {
+	for i := range propertyCount(40, 8) {
+		rng := rand1.New(rand1.NewSource(int64(i) + 5))
+		batch, steps, inputs, cells := 1+rng.Intn(3), 1+rng.Intn(4), 1+rng.Intn(40), 1+rng.Intn(40)
+		s := randomLSTMSpec(rng, runtime.Int8, batch, steps, inputs, cells, rng.Intn(2) == 0)
+		s.inZP, s.hidZP = int64(rng.Intn(256)-128), int64(rng.Intn(256)-128)
+		desc := fmt.Sprintf("LSTM int8 batch %d steps %d inputs %d cells %d zero points %d %d", batch, steps, inputs, cells, s.inZP, s.hidZP)
+		compareKernels(t, desc, s.model(), s.inputBytes(s.randomInput(rng)))
 	}
 }
