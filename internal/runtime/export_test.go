@@ -13,7 +13,8 @@ func PureGo(opts Options) *Options {
 // returns the multiply-accumulates per iteration (0: no loop here).
 func Int8PeakLoop(iters int) int { return int8PeakLoop(iters) }
 
-// NodeTimes invokes it runs times and returns each operator's total time.
+// NodeTimes invokes it runs times, operator by operator, and returns each
+// operator's total time.
 func NodeTimes(it *Interpreter, runs int) []time.Duration {
 	d := make([]time.Duration, len(it.nodes))
 	for range runs {

@@ -3,27 +3,41 @@ package runtime_test
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/edged/edged/internal/runtime"
+	"github.com/edged/edged/internal/testenv"
 )
 
-func TestNodeTimesDebug(t *testing.T) {
-	name := os.Getenv("NODETIMES")
+// TestOperatorTimes prints the time each operator of a shared model takes
+// (a profile by layer, for work on the kernels):
+//
+//	EDGED_OPTIMES=mobilenet_v1_0.25_128_quant [EDGED_OPRUNS=200] [EDGED_KERNELS=reference] \
+//	    go test -run TestOperatorTimes -v ./internal/runtime
+func TestOperatorTimes(t *testing.T) {
+	name := os.Getenv("EDGED_OPTIMES")
 	if name == "" {
-		t.Skip()
+		t.Skip("set EDGED_OPTIMES to a model name to print its operators' times")
 	}
-	m, _ := runtime.LoadModelFile("/work/shared/testdata/models/" + name + ".tflite")
-	it, _ := runtime.NewInterpreter(m, nil)
 	runs := 200
-	if r := os.Getenv("NODERUNS"); r != "" {
-		fmt.Sscan(r, &runs)
+	if r, err := strconv.Atoi(os.Getenv("EDGED_OPRUNS")); err == nil && r > 0 {
+		runs = r
+	}
+	m, err := runtime.LoadModelFile(filepath.Join(testenv.SharedDir(t), "models", name+".tflite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := runtime.NewInterpreter(m, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
 	d := runtime.NodeTimes(it, runs)
 	for i, n := range it.Nodes() {
-		in := it.Tensor(n.Op.Inputs[0])
-		out := it.Tensor(n.Op.Outputs[0])
-		us := float64(d[i].Microseconds()) / float64(runs)
-		fmt.Printf("%3d %-18s %-16v %-16v macs %9d  %7.1f us  %6.2f GMAC/s\n", i, n.Op.Code.Name(), in.Shape, out.Shape, n.MACs, us, float64(n.MACs)/us/1e3)
+		in, out := it.Tensor(n.Op.Inputs[0]), it.Tensor(n.Op.Outputs[0])
+		us := float64(d[i].Nanoseconds()) / 1e3 / float64(runs)
+		fmt.Printf("%3d %-24s %-18s %-18s %11d MACs %9.1f us %6.2f GMAC/s\n", i, n.Op.Code.Name(),
+			runtime.FormatShape(in.Shape), runtime.FormatShape(out.Shape), n.MACs, us, float64(n.MACs)/us/1e3)
 	}
 }
