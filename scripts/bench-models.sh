@@ -17,10 +17,10 @@ models=${MODELS:-"person_detect mobilenet_v1_0.25_128_quant yolov8n_full_integer
 bench() { # model-file runs extra-flags...
 	local f=$1 runs=$2
 	shift 2
-	"$edged" bench --model "$f" --runs "$runs" --warmup 1 --json "$@"
+	"$edged" bench --model "$f" --runs "$runs" --warmup 2 --json "$@"
 }
 
-printf '%-30s %12s %12s %12s %10s %10s %10s %8s %8s %7s\n' model macs ref_us opt1_us opt2_us ref_MAC/s opt1_MAC/s opt2_MAC/s ref/opt1 1t/2t allocs
+printf '%-30s %12s %12s %12s %12s %10s %10s %10s %8s %8s %7s\n' model macs ref_us opt1_us opt2_us ref_MAC/s opt1_MAC/s opt2_MAC/s ref/opt1 1t/2t allocs
 for m in $models; do
 	f="$data/models/$m.tflite"
 	[ -f "$f" ] || continue
