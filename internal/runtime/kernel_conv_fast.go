@@ -10,15 +10,15 @@ package runtime
 // below it the hand-off costs more than it saves.
 const parallelMinMACs = 20_000
 
-// splitParts chooses how many parts to cut n units of work into: one per
-// thread for small layers, up to four per thread (to even out the load)
-// for large ones.
+// splitParts chooses how many parts to cut n units of work into: two per
+// thread for small layers (so a thread that starts late finds work left
+// for it, not a half to wait for), up to four per thread for large ones.
 func splitParts(pool *workerPool, n int, macs int64) int {
 	t := pool.Threads()
 	if t == 1 || macs < parallelMinMACs || n < 2 {
 		return 1
 	}
-	per := int(min(max(macs/500_000, 1), 4))
+	per := int(min(max(macs/500_000, 2), 4))
 	return min(n, per*t)
 }
 
