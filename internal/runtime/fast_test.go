@@ -297,6 +297,24 @@ func testConvProperty(t *testing.T, op tflite.BuiltinOperator) {
 		seed := uint64(i) + 1000*uint64(op)
 		rng := rand.New(rand.NewPCG(seed, 7))
 		c := randomConv(rng, op, seed)
+		if op == tflite.BuiltinOperatorDEPTHWISE_CONV_2D && i%5 == 0 {
+			// One input channel with a depth multiplier (first layers).
+			c.inD, c.dm = 1, 1+rng.IntN(12)
+			c.outD = c.dm
+			c.filterData = randBytes(rng, c.fH*c.fW*c.outD)
+			c.wScales = c.wScales[:1]
+			for len(c.wScales) < c.outD {
+				c.wScales = append(c.wScales, c.wScales[0]*float32(logUniform(rng, 0.5, 2)))
+				if c.perTensor {
+					c.wScales[len(c.wScales)-1] = c.wScales[0]
+				}
+			}
+			bias := make([]int32, c.outD)
+			for j := range bias {
+				bias[j] = int32(rng.IntN(1<<17)) - 1<<16
+			}
+			c.biasData = builder.Int32Data(bias)
+		}
 		compareKernels(t, c.String(), c.model(), c.inputBytes(rng))
 	}
 }

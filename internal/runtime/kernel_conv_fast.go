@@ -319,12 +319,17 @@ func (r *padRing) fill(row []int16, b, iy int) {
 		if r.dm == 1 {
 			widenGo(px[:r.c], src, r.signed)
 		} else {
-			for ch := range r.c {
-				v := src[ch/r.dm]
+			// Each input channel repeated dm times, without a division
+			// per element.
+			i := 0
+			for _, v := range src {
+				x := int16(v)
 				if r.signed {
-					px[ch] = int16(int8(v))
-				} else {
-					px[ch] = int16(v)
+					x = int16(int8(v))
+				}
+				for range r.dm {
+					px[i] = x
+					i++
 				}
 			}
 		}
@@ -338,6 +343,7 @@ func (r *padRing) fill(row []int16, b, iy int) {
 // and each output row is computed over blocks of 16 channels.
 type dwFast struct {
 	k      *depthwiseConv2D
+	conv   *convFast // when the input has one channel: the convolution kernel
 	simd   simdKind
 	signed bool
 	zp     int16
@@ -369,6 +375,23 @@ func newDwFast(c *PrepareContext, k *depthwiseConv2D) *dwFast {
 	}
 	g := &k.g
 	d := &dwFast{k: k, simd: c.simd(), signed: k.input.Type == Int8, zp: int16(k.input.ZeroPoint())}
+	if g.inDepth == 1 {
+		// One input channel (a first layer with a depth multiplier): the
+		// same as a convolution with one input channel, filter [M, H, W, 1],
+		// which the GEMM kernel does far better than lanes of copies.
+		w := k.filter
+		t := make([]byte, len(w.data))
+		for tap := range g.filterH * g.filterW {
+			for oc := range g.outDepth {
+				t[oc*g.filterH*g.filterW+tap] = w.data[tap*g.outDepth+oc]
+			}
+		}
+		cv := &conv2D{input: k.input, bias: k.bias, output: k.output, g: k.g, filterDepth: 1, groupSize: g.outDepth, q: k.q,
+			filter: &Tensor{Index: w.Index, Name: w.Name, Type: w.Type, Shape: []int{g.outDepth, g.filterH, g.filterW, 1}, Quant: w.Quant, Const: true, data: t}}
+		if d.conv = newConvFast(c, cv); d.conv != nil {
+			return d
+		}
+	}
 	d.c = g.outDepth
 	d.cp = (d.c + 7) / 8 * 8
 	d.outW = g.outW
@@ -445,6 +468,10 @@ func dwPermLane(i int) int {
 }
 
 func (d *dwFast) eval() {
+	if d.conv != nil {
+		d.conv.eval()
+		return
+	}
 	d.inBuf, d.outBuf = d.k.input.Bytes(), d.k.output.Bytes()
 	d.ring.in = d.inBuf
 	d.pool.run(d.parts, d)
