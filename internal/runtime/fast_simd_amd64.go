@@ -87,6 +87,17 @@ func dw3x3AVX2(base *int16, rowOffs *int64, colStep, ncb, tail8 int, w *int16, b
 // holds 2·npairs tap offsets (bytes) and then the filter rows' offsets.
 func dwRow(s simdKind, d *dwFast, ring []int16, taps []int64, acc []int32) {
 	g := &d.k.g
+	if s == simdAVX2 && g.filterH == 3 && g.filterW == 3 && d.wPairs8 != nil {
+		rows := taps[2*d.npairs : 2*d.npairs+3]
+		if pairs := d.outW / 2; pairs > 0 {
+			dw3x3AVX2(&ring[0], &rows[0], g.dilationW*d.cp*2, 1, 0, &d.wPairs8[0], &d.biasPairs8[0], &acc[0], pairs, d.xstride*4, d.cp*8)
+		}
+		if d.outW%2 == 1 {
+			x := d.outW - 1
+			dw3x3AVX2(&ring[x*d.xstride], &rows[0], g.dilationW*d.cp*2, 0, 1, &d.wPerm[0], &d.biasPerm[0], &acc[x*d.cp], 1, d.xstride*2, d.cp*4)
+		}
+		return
+	}
 	if s == simdAVX2 && g.filterH == 3 && g.filterW == 3 {
 		rows := taps[2*d.npairs : 2*d.npairs+3]
 		dw3x3AVX2(&ring[0], &rows[0], g.dilationW*d.cp*2, d.cp/16, d.cp%16/8, &d.wPerm[0], &d.biasPerm[0], &acc[0], d.outW, d.xstride*2, d.cp*4)

@@ -358,6 +358,8 @@ type dwFast struct {
 	wPerm      []int16
 	bias       []int32
 	biasPerm   []int32
+	wPairs8    []int16 // 8 channels, stride 1: the 16-lane layout over two columns
+	biasPairs8 []int32
 	rq         *requantParams
 	rowsPerPrt int
 	rows       int // batches × output rows
@@ -443,6 +445,24 @@ func newDwFast(c *PrepareContext, k *depthwiseConv2D) *dwFast {
 			for h := range 2 {
 				if t := 2*j + h; t < d.taps {
 					d.wPerm[j*2*d.cp+2*lane+h] = d.wNat[t*d.cp+ch]
+				}
+			}
+		}
+	}
+	if d.cp == 8 && g.strideW == 1 {
+		// Eight channels, stride 1: two neighbouring output columns' taps
+		// are adjacent in the ring, so a 16-lane block covers columns x and
+		// x+1 with the filter repeated (pairs8).
+		d.wPairs8 = make([]int16, d.npairs*32)
+		d.biasPairs8 = make([]int32, 16)
+		for i := range 16 {
+			ch, lane := i%8, dwPermLane(i)
+			d.biasPairs8[lane] = d.bias[ch]
+			for j := range d.npairs {
+				for h := range 2 {
+					if t := 2*j + h; t < d.taps {
+						d.wPairs8[j*32+2*lane+h] = d.wNat[t*d.cp+ch]
+					}
 				}
 			}
 		}
