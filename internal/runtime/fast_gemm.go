@@ -61,9 +61,9 @@ func KernelBackend() string { return cpuSIMD.String() }
 // depth positions, kp = k rounded up to even, zero-padded), and the bias
 // with the zero-point correction folded in, padded to whole blocks. For
 // the dot-product micro-kernel (int8 filters on arm64 with dotprod), wDot
-// holds the same filter as int8, kp rounded up to 16, each block
-// [kp/16][4 groups][4 quads of channels][4 channels... ] as gemmDotNEON
-// reads it, and w is empty.
+// holds the same filter as int8 instead, kp rounded up to 16, each block
+// [kp/16 chunks][4 groups of 4 depth positions][4 quads of channels][4
+// channels][4 depth positions], as gemmDotNEON reads it.
 type packedFilter struct {
 	n, k, kp, nb int
 	w            []int16
