@@ -650,3 +650,45 @@ func TestFastLSTMMatchesReference(t *testing.T) {
 		compareKernels(t, desc, s.model(), s.inputBytes(s.randomInput(rng)))
 	}
 }
+
+// Large same-shape element-wise operators split across threads.
+func TestFastElementwiseLargeMatchesReference(t *testing.T) {
+	for i := range propertyCount(12, 4) {
+		rng := rand.New(rand.NewPCG(uint64(i), 777))
+		typ := []runtime.DType{runtime.Int8, runtime.Uint8}[i%2]
+		tt := fastTensorType(typ)
+		shape := []int{1, 200 + rng.IntN(200), 300 + rng.IntN(100)}
+		n := numElems(shape)
+		m := &builder.Model{}
+		sa, sb := float32(logUniform(rng, 1e-3, 1)), float32(logUniform(rng, 1e-3, 1))
+		za, zb, zo := randZeroPoint(rng, typ), randZeroPoint(rng, typ), randZeroPoint(rng, typ)
+		ia := m.AddTensor(builder.Tensor{Name: "a", Type: tt, Shape: shape, Scale: []float32{sa}, ZeroPoint: []int64{za}})
+		ib := m.AddTensor(builder.Tensor{Name: "b", Type: tt, Shape: shape, Scale: []float32{sb}, ZeroPoint: []int64{zb}})
+		var op tflite.BuiltinOperator
+		var opts *tflite.BuiltinOptionsT
+		outScale, outZP := float32(logUniform(rng, 1e-3, 1)), zo
+		inputs := []int{ia, ib}
+		switch i % 4 {
+		case 0:
+			op = tflite.BuiltinOperatorADD
+			opts = &tflite.BuiltinOptionsT{Type: tflite.BuiltinOptionsAddOptions, Value: &tflite.AddOptionsT{}}
+		case 1:
+			op = tflite.BuiltinOperatorMUL
+			outScale = float32(float64(sa) * float64(sb) * logUniform(rng, 1, 40000))
+			opts = &tflite.BuiltinOptionsT{Type: tflite.BuiltinOptionsMulOptions, Value: &tflite.MulOptionsT{}}
+		case 2:
+			op, inputs = tflite.BuiltinOperatorLOGISTIC, []int{ia}
+			outScale, outZP = 1.0/256, -128
+			if typ == runtime.Uint8 {
+				outZP = 0
+			}
+		case 3:
+			op, inputs = tflite.BuiltinOperatorQUANTIZE, []int{ia}
+		}
+		io := m.AddTensor(builder.Tensor{Name: "out", Type: tt, Shape: shape, Scale: []float32{outScale}, ZeroPoint: []int64{outZP}})
+		m.AddOp(builder.Op{Builtin: op, Inputs: inputs, Outputs: []int{io}, Options: opts})
+		m.Inputs, m.Outputs = inputs, []int{io}
+		data := [][]byte{randBytes(rng, n), randBytes(rng, n)}[:len(inputs)]
+		compareKernels(t, fmt.Sprintf("%s %s %v", tflite.EnumNamesBuiltinOperator[op], typ, shape), m, data...)
+	}
+}

@@ -288,6 +288,7 @@ type logistic struct {
 	int8LUT bool
 	lutRows *[16][32]byte
 	simd    simdKind
+	par     *parallelRange // large tensors' lookups split across threads
 }
 
 func (k *logistic) Prepare(c *PrepareContext) error {
@@ -318,6 +319,7 @@ func (k *logistic) Prepare(c *PrepareContext) error {
 		k.lut = quantize.LUTPopulateUint8(in.Scale(), in.ZeroPoint(), out.Scale(), out.ZeroPoint(), logisticTransform)
 		if c.Optimized() {
 			k.lutRows, k.simd = lutRows(&k.lut), c.simd()
+			k.par = lutParallel(c, in, out, &k.lut, k.lutRows)
 		}
 		return nil
 	}
@@ -332,6 +334,7 @@ func (k *logistic) Prepare(c *PrepareContext) error {
 	if err == nil && c.Optimized() {
 		k.lut, k.int8LUT = int8Table(func(in, out []int8) { logisticInt8(in, out, k.inZeroPoint, k.radius, k.inMult) }), true
 		k.lutRows, k.simd = lutRows(&k.lut), c.simd()
+		k.par = lutParallel(c, in, out, &k.lut, k.lutRows)
 	}
 	return err
 }
@@ -342,12 +345,12 @@ func (k *logistic) Eval() error {
 		logisticFloat(k.input.Float32s(), k.output.Float32s())
 	case Int8:
 		if k.int8LUT {
-			lookupBytes(k.simd, k.input.Uint8s(), k.output.Uint8s(), &k.lut, k.lutRows)
+			lutRun(k.par, k.simd, k.input, k.output, &k.lut, k.lutRows)
 			break
 		}
 		logisticInt8(k.input.Int8s(), k.output.Int8s(), k.inZeroPoint, k.radius, k.inMult)
 	case Uint8:
-		lookupBytes(k.simd, k.input.Uint8s(), k.output.Uint8s(), &k.lut, k.lutRows)
+		lutRun(k.par, k.simd, k.input, k.output, &k.lut, k.lutRows)
 	}
 	return nil
 }
@@ -409,6 +412,7 @@ type tanh struct {
 	int8LUT bool
 	lutRows *[16][32]byte
 	simd    simdKind
+	par     *parallelRange // large tensors' lookups split across threads
 }
 
 func (k *tanh) Prepare(c *PrepareContext) error {
@@ -436,6 +440,7 @@ func (k *tanh) Prepare(c *PrepareContext) error {
 		k.lut = quantize.LUTPopulateUint8(in.Scale(), in.ZeroPoint(), out.Scale(), out.ZeroPoint(), tanhTransform)
 		if c.Optimized() {
 			k.lutRows, k.simd = lutRows(&k.lut), c.simd()
+			k.par = lutParallel(c, in, out, &k.lut, k.lutRows)
 		}
 		return nil
 	}
@@ -447,6 +452,7 @@ func (k *tanh) Prepare(c *PrepareContext) error {
 	if err == nil && c.Optimized() {
 		k.lut, k.int8LUT = int8Table(func(in, out []int8) { tanhInt8(in, out, k.inZeroPoint, k.radius, k.inMult) }), true
 		k.lutRows, k.simd = lutRows(&k.lut), c.simd()
+		k.par = lutParallel(c, in, out, &k.lut, k.lutRows)
 	}
 	return err
 }
@@ -457,12 +463,12 @@ func (k *tanh) Eval() error {
 		tanhFloat(k.input.Float32s(), k.output.Float32s())
 	case Int8:
 		if k.int8LUT {
-			lookupBytes(k.simd, k.input.Uint8s(), k.output.Uint8s(), &k.lut, k.lutRows)
+			lutRun(k.par, k.simd, k.input, k.output, &k.lut, k.lutRows)
 			break
 		}
 		tanhInt8(k.input.Int8s(), k.output.Int8s(), k.inZeroPoint, k.radius, k.inMult)
 	case Uint8:
-		lookupBytes(k.simd, k.input.Uint8s(), k.output.Uint8s(), &k.lut, k.lutRows)
+		lutRun(k.par, k.simd, k.input, k.output, &k.lut, k.lutRows)
 	}
 	return nil
 }

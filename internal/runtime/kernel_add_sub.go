@@ -33,6 +33,7 @@ type addSub struct {
 	ta, tb     *[256]int32
 	simd       simdKind
 	simdParams *[160]int32 // the SIMD row kernel's parameters (nil: none)
+	par        *parallelRange
 
 	fActMin, fActMax float32
 	iActMin, iActMax int64

@@ -43,30 +43,50 @@ func (k *addSub) prepareFast(c *PrepareContext) {
 		return
 	}
 	k.simd, k.simdParams = c.simd(), newAddParams(&k.q)
+	if k.bc.flatSame {
+		k.par = newParallelRange(c.pool(), k.bc.n, func(lo, hi int) {
+			addSubFlat(k, k.in1.Uint8s()[lo:hi], k.in2.Uint8s()[lo:hi], k.out.Uint8s()[lo:hi])
+		})
+	}
 }
 
 // addSubTable is the optimized 8-bit ADD/SUB over the inputs' bytes: the
-// SIMD row kernel where both rows are contiguous, the tables elsewhere.
+// SIMD row kernel where both rows are contiguous, the tables elsewhere;
+// inputs of one shape are split across threads.
 func addSubTable(k *addSub, a, b, out []byte) {
-	q, ta, tb, sub := &k.q, k.ta, k.tb, k.sub
-	mo := q.outMult
-	signed := k.out.Type == Int8
+	if k.par != nil {
+		k.par.run()
+		return
+	}
 	k.bc.rows(func(ia, sa, ib, sb, o, n int) {
-		dst := out[o : o+n]
-		done := 0
 		if sa == 1 && sb == 1 {
-			done = addRow(k.simd, k.simdParams, a[ia:ia+n], b[ib:ib+n], dst, signed, sub)
+			addSubFlat(k, a[ia:ia+n], b[ib:ib+n], out[o:o+n])
+			return
 		}
-		for i := done; i < len(dst); i++ {
-			sx, sy := ta[a[ia+i*sa]], tb[b[ib+i*sb]]
-			raw := sx + sy
-			if sub {
-				raw = sx - sy
-			}
-			v := elemRoundingDivideByPOT(quantize.SaturatingRoundingDoublingHighMul(raw, mo.Significand), -mo.Shift) + q.outOffset
-			dst[i] = byte(clampInt32(v, q.actMin, q.actMax))
+		for i := range n {
+			out[o+i] = addSubOne(k, a[ia+i*sa], b[ib+i*sb])
 		}
 	})
+}
+
+// addSubFlat adds or subtracts equal-length rows.
+func addSubFlat(k *addSub, a, b, out []byte) {
+	done := addRow(k.simd, k.simdParams, a, b, out, k.out.Type == Int8, k.sub)
+	for i := done; i < len(out); i++ {
+		out[i] = addSubOne(k, a[i], b[i])
+	}
+}
+
+func addSubOne(k *addSub, va, vb byte) byte {
+	q := &k.q
+	sx, sy := k.ta[va], k.tb[vb]
+	raw := sx + sy
+	if k.sub {
+		raw = sx - sy
+	}
+	mo := q.outMult
+	v := elemRoundingDivideByPOT(quantize.SaturatingRoundingDoublingHighMul(raw, mo.Significand), -mo.Shift) + q.outOffset
+	return byte(clampInt32(v, q.actMin, q.actMax))
 }
 
 // prepareFast chooses the inlined kernel for 8-bit MUL when the multiplier
@@ -77,32 +97,50 @@ func (k *mulOp) prepareFast(c *PrepareContext) {
 	}
 	k.rq = newRequantParams([]quantize.Multiplier{k.mult}, k.outOffset, k.actMin, k.actMax)
 	k.simd = c.simd()
+	if k.bc.flatSame {
+		signed := k.out.Type == Int8
+		k.par = newParallelRange(c.pool(), k.bc.n, func(lo, hi int) {
+			mulFlat(k, k.in1.Uint8s()[lo:hi], k.in2.Uint8s()[lo:hi], k.out.Uint8s()[lo:hi], signed)
+		})
+	}
 }
 
 // mulFast is the optimized 8-bit MUL over the tensors' bytes: the SIMD
 // row kernel where both rows are contiguous, the inlined arithmetic for the
-// rest.
+// rest; inputs of one shape are split across threads.
 func mulFast(k *mulOp, a, b, out []byte, signed bool) {
-	r := k.rq
-	sig, lsh, rsh, mask, thr := r.sig[0], r.lsh[0], r.rsh[0], r.mask[0], r.thr[0]
-	o1, o2 := k.in1Offset, k.in2Offset
+	if k.par != nil {
+		k.par.run()
+		return
+	}
 	k.bc.rows(func(ia, sa, ib, sb, o, n int) {
-		dst := out[o : o+n]
-		done := 0
 		if sa == 1 && sb == 1 {
-			done = mulRow(k.simd, a[ia:ia+n], b[ib:ib+n], dst, signed, o1, o2, r)
+			mulFlat(k, a[ia:ia+n], b[ib:ib+n], out[o:o+n], signed)
+			return
 		}
-		for i := done; i < n; i++ {
-			va, vb := a[ia+i*sa], b[ib+i*sb]
-			var x, y int32
-			if signed {
-				x, y = o1+int32(int8(va)), o2+int32(int8(vb))
-			} else {
-				x, y = o1+int32(va), o2+int32(vb)
-			}
-			dst[i] = byte(requantOne(x*y, sig, lsh, rsh, mask, thr, r.zp, r.lo, r.hi))
+		for i := range n {
+			out[o+i] = mulOne(k, a[ia+i*sa], b[ib+i*sb], signed)
 		}
 	})
+}
+
+// mulFlat multiplies equal-length rows.
+func mulFlat(k *mulOp, a, b, out []byte, signed bool) {
+	done := mulRow(k.simd, a, b, out, signed, k.in1Offset, k.in2Offset, k.rq)
+	for i := done; i < len(out); i++ {
+		out[i] = mulOne(k, a[i], b[i], signed)
+	}
+}
+
+func mulOne(k *mulOp, va, vb byte, signed bool) byte {
+	r := k.rq
+	var x, y int32
+	if signed {
+		x, y = k.in1Offset+int32(int8(va)), k.in2Offset+int32(int8(vb))
+	} else {
+		x, y = k.in1Offset+int32(va), k.in2Offset+int32(vb)
+	}
+	return byte(requantOne(x*y, r.sig[0], r.lsh[0], r.rsh[0], r.mask[0], r.thr[0], r.zp, r.lo, r.hi))
 }
 
 // prepareFast tabulates the exponential of every possible difference.
@@ -185,6 +223,26 @@ func (k *quantizeOp) prepareFast(c *PrepareContext) {
 	}
 	k.input.data, k.output.data = saved[0], saved[1]
 	k.lut, k.lutRows, k.simd = lut, lutRows(lut), c.simd()
+	k.par = lutParallel(c, k.input, k.output, lut, k.lutRows)
+}
+
+// lutParallel splits a large tensor's table lookups across threads (nil
+// when it stays whole).
+func lutParallel(c *PrepareContext, in, out *Tensor, lut *[256]uint8, rows *[16][32]byte) *parallelRange {
+	simd := c.simd()
+	return newParallelRange(c.pool(), in.NumElements(), func(lo, hi int) {
+		lookupBytes(simd, in.Uint8s()[lo:hi], out.Uint8s()[lo:hi], lut, rows)
+	})
+}
+
+// lutRun maps in's bytes through the table into out, split across threads
+// when par says so.
+func lutRun(par *parallelRange, simd simdKind, in, out *Tensor, lut *[256]uint8, rows *[16][32]byte) {
+	if par != nil {
+		par.run()
+		return
+	}
+	lookupBytes(simd, in.Uint8s(), out.Uint8s(), lut, rows)
 }
 
 // maxRowsGo: for count pixels, dst[p·dstStride + i] = max(dst[...],

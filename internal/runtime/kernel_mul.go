@@ -28,6 +28,7 @@ type mulOp struct {
 	actMin, actMax                  int32
 	rq                              *requantParams // the optimized 8-bit kernel's (nil: reference)
 	simd                            simdKind
+	par                             *parallelRange // same-shape inputs split across threads
 
 	fActMin, fActMax float32
 	iActMin, iActMax int64

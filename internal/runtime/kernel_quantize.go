@@ -46,6 +46,7 @@ type quantizeOp struct {
 	lut     *[256]uint8
 	lutRows *[16][32]byte
 	simd    simdKind
+	par     *parallelRange
 }
 
 // quantizePairs lists the requantizing type pairs.
@@ -130,7 +131,7 @@ func (k *quantizeOp) Eval() error {
 		return nil
 	}
 	if k.lut != nil {
-		lookupBytes(k.simd, in.Uint8s(), out.Uint8s(), k.lut, k.lutRows)
+		lutRun(k.par, k.simd, in, out, k.lut, k.lutRows)
 		return nil
 	}
 	switch in.Type {

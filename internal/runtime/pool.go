@@ -160,3 +160,32 @@ func (p *workerPool) close() {
 		}
 	}
 }
+
+// parallelRange splits an element-wise loop over n elements into a few
+// contiguous ranges for the pool. fn is bound once, in Prepare, so running
+// it allocates nothing.
+type parallelRange struct {
+	pool     *workerPool
+	n, parts int
+	fn       func(lo, hi int)
+}
+
+// parallelMinElements is the size from which an element-wise operator is
+// split across threads.
+const parallelMinElements = 1 << 16
+
+// newParallelRange returns nil when the loop is too small to split (or
+// there is one thread): the caller runs it whole.
+func newParallelRange(pool *workerPool, n int, fn func(lo, hi int)) *parallelRange {
+	t := pool.Threads()
+	if t == 1 || n < parallelMinElements {
+		return nil
+	}
+	return &parallelRange{pool: pool, n: n, parts: min(2*t, n/(parallelMinElements/4)), fn: fn}
+}
+
+func (r *parallelRange) run() { r.pool.run(r.parts, r) }
+
+func (r *parallelRange) runPart(_, p int) {
+	r.fn(p*r.n/r.parts, (p+1)*r.n/r.parts)
+}
