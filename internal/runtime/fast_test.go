@@ -507,13 +507,32 @@ func TestFastZeroAllocs(t *testing.T) {
 		c.wScales = append(c.wScales, c.wScales[0])
 	}
 	c.biasData = builder.Int32Data(make([]int32, c.outD))
-	model := buildModel(t, c.model())
+	// A convolution, and a large element-wise MUL then LOGISTIC.
+	m := &builder.Model{}
+	shape := []int{1, 300, 300}
+	a := m.AddTensor(builder.Tensor{Name: "a", Type: tflite.TensorTypeINT8, Shape: shape, Scale: []float32{0.05}, ZeroPoint: []int64{3}})
+	b := m.AddTensor(builder.Tensor{Name: "b", Type: tflite.TensorTypeINT8, Shape: shape, Scale: []float32{0.03}, ZeroPoint: []int64{-7}})
+	p := m.AddTensor(builder.Tensor{Name: "p", Type: tflite.TensorTypeINT8, Shape: shape, Scale: []float32{0.01}, ZeroPoint: []int64{1}})
+	o := m.AddTensor(builder.Tensor{Name: "o", Type: tflite.TensorTypeINT8, Shape: shape, Scale: []float32{1.0 / 256}, ZeroPoint: []int64{-128}})
+	m.AddOp(builder.Op{Builtin: tflite.BuiltinOperatorMUL, Inputs: []int{a, b}, Outputs: []int{p},
+		Options: &tflite.BuiltinOptionsT{Type: tflite.BuiltinOptionsMulOptions, Value: &tflite.MulOptionsT{}}})
+	m.AddOp(builder.Op{Builtin: tflite.BuiltinOperatorLOGISTIC, Inputs: []int{p}, Outputs: []int{o}})
+	m.Inputs, m.Outputs = []int{a, b}, []int{o}
+	for _, model := range []*runtime.Model{buildModel(t, c.model()), buildModel(t, m)} {
+		testZeroAllocs(t, model)
+	}
+}
+
+func testZeroAllocs(t *testing.T, model *runtime.Model) {
+	rng := rand.New(rand.NewPCG(6, 6))
 	for _, threads := range []int{1, 2, 4} {
 		it, err := runtime.NewInterpreter(model, &runtime.Options{Threads: threads})
 		if err != nil {
 			t.Fatal(err)
 		}
-		copy(it.Inputs()[0].Bytes(), c.inputBytes(rng))
+		for _, in := range it.Inputs() {
+			copy(in.Bytes(), randBytes(rng, len(in.Bytes())))
+		}
 		if err := it.Invoke(); err != nil {
 			t.Fatal(err)
 		}
