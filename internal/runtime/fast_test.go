@@ -672,7 +672,7 @@ func TestFastLSTMMatchesReference(t *testing.T) {
 
 // Large same-shape element-wise operators split across threads.
 func TestFastElementwiseLargeMatchesReference(t *testing.T) {
-	for i := range propertyCount(12, 4) {
+	for i := range propertyCount(15, 5) {
 		rng := rand.New(rand.NewPCG(uint64(i), 777))
 		typ := []runtime.DType{runtime.Int8, runtime.Uint8}[i%2]
 		tt := fastTensorType(typ)
@@ -687,7 +687,7 @@ func TestFastElementwiseLargeMatchesReference(t *testing.T) {
 		var opts *tflite.BuiltinOptionsT
 		outScale, outZP := float32(logUniform(rng, 1e-3, 1)), zo
 		inputs := []int{ia, ib}
-		switch i % 4 {
+		switch i % 5 {
 		case 0:
 			op = tflite.BuiltinOperatorADD
 			opts = &tflite.BuiltinOptionsT{Type: tflite.BuiltinOptionsAddOptions, Value: &tflite.AddOptionsT{}}
@@ -703,6 +703,13 @@ func TestFastElementwiseLargeMatchesReference(t *testing.T) {
 			}
 		case 3:
 			op, inputs = tflite.BuiltinOperatorQUANTIZE, []int{ia}
+		case 4:
+			op, inputs = tflite.BuiltinOperatorSOFTMAX, []int{ia}
+			opts = &tflite.BuiltinOptionsT{Type: tflite.BuiltinOptionsSoftmaxOptions, Value: &tflite.SoftmaxOptionsT{Beta: 1}}
+			outScale, outZP = 1.0/256, -128
+			if typ == runtime.Uint8 {
+				outZP = 0
+			}
 		}
 		io := m.AddTensor(builder.Tensor{Name: "out", Type: tt, Shape: shape, Scale: []float32{outScale}, ZeroPoint: []int64{outZP}})
 		m.AddOp(builder.Op{Builtin: op, Inputs: inputs, Outputs: []int{io}, Options: opts})

@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"math"
+
 	"github.com/edged/edged/internal/quantize"
 )
 
@@ -156,12 +158,22 @@ func (k *softmax) prepareFast(c *PrepareContext) {
 			k.expTable[d] = quantize.ExpOnNegativeValues(scaled, softmaxScaledDiffIntegerBits)
 		}
 	}
+	// Many rows: split across threads.
+	k.par = newParallelItems(c.pool(), k.outer, k.depth, func(lo, hi int) {
+		in, out := k.input.Bytes()[lo*k.depth:hi*k.depth], k.output.Bytes()[lo*k.depth:hi*k.depth]
+		if k.input.Type == Int8 {
+			softmaxTable(k, view[int8](in), view[int8](out), math.MinInt8, math.MaxInt8, hi-lo)
+		} else {
+			softmaxTable(k, in, out, 0, math.MaxUint8, hi-lo)
+		}
+	})
 }
 
-// softmaxTable is softmaxQuantized with the exponentials from the table.
-func softmaxTable[T int8 | uint8](k *softmax, in, out []T, outMin, outMax int32) {
+// softmaxTable is softmaxQuantized with the exponentials from the table,
+// over rows rows of in and out.
+func softmaxTable[T int8 | uint8](k *softmax, in, out []T, outMin, outMax int32, rows int) {
 	et := k.expTable
-	for i := range k.outer {
+	for i := range rows {
 		row := in[i*k.depth : (i+1)*k.depth]
 		orow := out[i*k.depth : (i+1)*k.depth]
 		maxIn := row[0]

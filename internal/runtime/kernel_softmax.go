@@ -30,6 +30,7 @@ type softmax struct {
 	diffMin    int32
 	outputBits int
 	expTable   *[256]int32 // the optimized kernel's exponentials (nil: reference)
+	par        *parallelRange
 }
 
 func (k *softmax) Prepare(c *PrepareContext) error {
@@ -86,14 +87,22 @@ func (k *softmax) Eval() error {
 	case Float32:
 		softmaxFloat(k, k.input.Float32s(), k.output.Float32s())
 	case Int8:
+		if k.par != nil {
+			k.par.run()
+			break
+		}
 		if k.expTable != nil {
-			softmaxTable(k, k.input.Int8s(), k.output.Int8s(), math.MinInt8, math.MaxInt8)
+			softmaxTable(k, k.input.Int8s(), k.output.Int8s(), math.MinInt8, math.MaxInt8, k.outer)
 			break
 		}
 		softmaxQuantized(k, k.input.Int8s(), k.output.Int8s(), math.MinInt8, math.MaxInt8)
 	case Uint8:
+		if k.par != nil {
+			k.par.run()
+			break
+		}
 		if k.expTable != nil {
-			softmaxTable(k, k.input.Uint8s(), k.output.Uint8s(), 0, math.MaxUint8)
+			softmaxTable(k, k.input.Uint8s(), k.output.Uint8s(), 0, math.MaxUint8, k.outer)
 			break
 		}
 		softmaxQuantized(k, k.input.Uint8s(), k.output.Uint8s(), 0, math.MaxUint8)

@@ -177,11 +177,17 @@ const parallelMinElements = 1 << 16
 // newParallelRange returns nil when the loop is too small to split (or
 // there is one thread): the caller runs it whole.
 func newParallelRange(pool *workerPool, n int, fn func(lo, hi int)) *parallelRange {
+	return newParallelItems(pool, n, 1, fn)
+}
+
+// newParallelItems is newParallelRange over n items of size elements each
+// (rows of a softmax, say), split between items.
+func newParallelItems(pool *workerPool, n, size int, fn func(lo, hi int)) *parallelRange {
 	t := pool.Threads()
-	if t == 1 || n < parallelMinElements {
+	if t == 1 || n*size < parallelMinElements || n < 2 {
 		return nil
 	}
-	return &parallelRange{pool: pool, n: n, parts: min(2*t, n/(parallelMinElements/4)), fn: fn}
+	return &parallelRange{pool: pool, n: n, parts: min(2*t, n, n*size/(parallelMinElements/4)), fn: fn}
 }
 
 func (r *parallelRange) run() { r.pool.run(r.parts, r) }
