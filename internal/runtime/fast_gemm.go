@@ -34,6 +34,7 @@ const (
 	simdAVX2
 	simdNEON
 	simdNEONDot
+	simdNEON32 // 32-bit ARM NEON
 )
 
 func (s simdKind) String() string {
@@ -44,6 +45,8 @@ func (s simdKind) String() string {
 		return "neon"
 	case simdNEONDot:
 		return "neon+dotprod"
+	case simdNEON32:
+		return "neon (armv7)"
 	}
 	return "go"
 }

@@ -1,4 +1,6 @@
-//go:build !amd64 && !arm64
+//go:build !amd64 && !arm64 && !arm
+
+// Architectures without SIMD micro-kernels: the pure-Go kernels.
 
 package runtime
 
