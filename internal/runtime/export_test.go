@@ -17,6 +17,8 @@ func Int8PeakLoop(iters int) int { return int8PeakLoop(iters) }
 // operator's total time.
 func NodeTimes(it *Interpreter, runs int) []time.Duration {
 	d := make([]time.Duration, len(it.nodes))
+	it.pool.begin()
+	defer it.pool.end()
 	for range runs {
 		for i := range it.nodes {
 			start := time.Now()

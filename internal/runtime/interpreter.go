@@ -374,6 +374,8 @@ func (it *Interpreter) Reset() {
 
 // Invoke runs every operator once.
 func (it *Interpreter) Invoke() error {
+	it.pool.begin()
+	defer it.pool.end()
 	for i := range it.nodes {
 		if err := it.nodes[i].kernel.Eval(); err != nil {
 			return it.evalError(i, err)
@@ -385,6 +387,8 @@ func (it *Interpreter) Invoke() error {
 // InvokeContext runs every operator once, stopping between operators when
 // ctx is done.
 func (it *Interpreter) InvokeContext(ctx context.Context) error {
+	it.pool.begin()
+	defer it.pool.end()
 	for i := range it.nodes {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -14,7 +14,7 @@ import (
 // TestOperatorTimes prints the time each operator of a shared model takes
 // (a profile by layer, for work on the kernels):
 //
-//	EDGED_OPTIMES=mobilenet_v1_0.25_128_quant [EDGED_OPRUNS=200] [EDGED_KERNELS=reference] \
+//	EDGED_OPTIMES=mobilenet_v1_0.25_128_quant [EDGED_OPRUNS=200] [EDGED_OPTHREADS=2] [EDGED_KERNELS=reference] \
 //	    go test -run TestOperatorTimes -v ./internal/runtime
 func TestOperatorTimes(t *testing.T) {
 	name := os.Getenv("EDGED_OPTIMES")
@@ -29,7 +29,8 @@ func TestOperatorTimes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	it, err := runtime.NewInterpreter(m, nil)
+	threads, _ := strconv.Atoi(os.Getenv("EDGED_OPTHREADS"))
+	it, err := runtime.NewInterpreter(m, &runtime.Options{Threads: threads})
 	if err != nil {
 		t.Fatal(err)
 	}

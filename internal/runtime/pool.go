@@ -26,6 +26,10 @@ type workerPool struct {
 	state  atomic.Uint64
 	done   atomic.Int64 // parts of the current run finished
 	closed atomic.Bool
+	// active is set while the interpreter invokes: workers then keep
+	// polling between layers instead of blocking (blocking, and waking up,
+	// costs more than a layer, and the runtime may allocate for it).
+	active atomic.Bool
 
 	workers []*poolWorker
 }
@@ -77,7 +81,7 @@ func (p *workerPool) loop(id int, w *poolWorker) {
 		spins := 0
 		for poolGen(p.state.Load()) == seen && !p.closed.Load() {
 			spins++
-			if spins < spinIterations {
+			if spins < spinIterations || p.active.Load() {
 				if spins%64 == 0 {
 					goruntime.Gosched()
 				}
@@ -146,6 +150,19 @@ func (p *workerPool) run(parts int, t parallelTask) {
 		}
 	}
 	p.task = nil
+}
+
+// begin and end bracket an invocation (see active).
+func (p *workerPool) begin() {
+	if p != nil {
+		p.active.Store(true)
+	}
+}
+
+func (p *workerPool) end() {
+	if p != nil {
+		p.active.Store(false)
+	}
 }
 
 // close stops the workers.
