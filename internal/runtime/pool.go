@@ -12,9 +12,12 @@ import (
 // nothing: the caller publishes the task, wakes the workers, takes part in
 // the work itself and waits for the parts to be done.
 //
-// Workers spin for a short while after a layer before they sleep, because
-// layers follow each other within microseconds during an Invoke and waking
-// a sleeping goroutine costs more than that.
+// Parts are claimed one at a time, so the caller never waits for a worker
+// that has not started: it takes the parts nobody took. Workers poll for the
+// next layer while an invocation runs (layers follow each other within
+// microseconds; waking a sleeping goroutine costs more than that) and for a
+// short while after, then sleep until the next invocation wakes them.
+// Threads beyond the cores the process gets make things slower, not faster.
 type workerPool struct {
 	threads int // including the calling goroutine
 
