@@ -3,6 +3,7 @@ package runtime
 import (
 	goruntime "runtime"
 	"sync/atomic"
+	"time"
 )
 
 // workerPool runs the parts of one large layer on several goroutines. One
@@ -49,10 +50,6 @@ type parallelTask interface {
 	runPart(worker, part int)
 }
 
-// spinIterations bounds how long an idle worker polls for the next layer
-// before it blocks (a few tens of microseconds).
-const spinIterations = 20000
-
 func newWorkerPool(threads int) *workerPool {
 	p := &workerPool{threads: max(threads, 1)}
 	for i := 1; i < p.threads; i++ {
@@ -81,23 +78,39 @@ func poolGen(s uint64) uint64 { return s >> (2 * poolPartBits) }
 func (p *workerPool) loop(id int, w *poolWorker) {
 	seen := poolGen(p.state.Load())
 	for {
-		spins := 0
-		for poolGen(p.state.Load()) == seen && !p.closed.Load() {
-			spins++
-			if spins < spinIterations || p.active.Load() {
-				if spins%64 == 0 {
-					goruntime.Gosched()
-				}
+		var since time.Time
+		for spins := 0; poolGen(p.state.Load()) == seen && !p.closed.Load(); spins++ {
+			if spins%64 != 63 {
+				continue
+			}
+			// Poll for a while (longer during an invocation), yielding
+			// to other goroutines, then sleep: on a machine whose cores are
+			// busy, polling would take the core the caller needs.
+			now := time.Now()
+			if since.IsZero() {
+				since = now
+			}
+			active := p.active.Load()
+			budget := poolIdleSpin
+			if active {
+				budget = poolActiveSpin
+			}
+			if now.Sub(since) < budget {
+				goruntime.Gosched()
+				continue
+			}
+			if active {
+				// During an invocation, nap instead of blocking: a timer
+				// sleep needs nothing from the runtime's caches.
+				time.Sleep(poolNap)
 				continue
 			}
 			w.sleeping.Store(true)
-			if poolGen(p.state.Load()) != seen || p.closed.Load() {
-				w.sleeping.Store(false)
-				break
+			if poolGen(p.state.Load()) == seen && !p.closed.Load() {
+				<-w.wake
 			}
-			<-w.wake
 			w.sleeping.Store(false)
-			spins = 0
+			since = time.Time{}
 		}
 		if p.closed.Load() {
 			return
@@ -106,6 +119,16 @@ func (p *workerPool) loop(id int, w *poolWorker) {
 		p.work(id, seen)
 	}
 }
+
+// Polling budgets: a worker between layers of an invocation, a worker
+// after one, and the caller waiting for the last parts of a layer; past
+// them, naps of poolNap.
+const (
+	poolActiveSpin = 200 * time.Microsecond
+	poolIdleSpin   = 50 * time.Microsecond
+	poolWaitSpin   = 50 * time.Microsecond
+	poolNap        = 20 * time.Microsecond
+)
 
 // work takes parts of run gen until none are left.
 func (p *workerPool) work(id int, gen uint64) {
@@ -147,10 +170,22 @@ func (p *workerPool) run(parts int, t parallelTask) {
 		}
 	}
 	p.work(0, gen)
+	// Wait for parts other goroutines run: poll, then nap (a worker that
+	// lost its core gets the caller's).
+	var since time.Time
 	for spins := 0; p.done.Load() < int64(parts); spins++ {
-		if spins%64 == 63 {
-			goruntime.Gosched()
+		if spins%64 != 63 {
+			continue
 		}
+		now := time.Now()
+		if since.IsZero() {
+			since = now
+		}
+		if now.Sub(since) < poolWaitSpin {
+			goruntime.Gosched()
+			continue
+		}
+		time.Sleep(poolNap)
 	}
 	p.task = nil
 }
