@@ -14,10 +14,12 @@ import (
 // the work itself and waits for the parts to be done.
 //
 // Parts are claimed one at a time, so the caller never waits for a worker
-// that has not started: it takes the parts nobody took. Workers poll for the
-// next layer while an invocation runs (layers follow each other within
-// microseconds; waking a sleeping goroutine costs more than that) and for a
-// short while after, then sleep until the next invocation wakes them.
+// that has not started: it takes the parts nobody took. Between layers of
+// an invocation, workers poll for the next layer (layers follow each other
+// within microseconds; waking a blocked goroutine costs more than that),
+// then nap in short timer sleeps, so that on a core shared with another
+// process they give the core up; the caller waiting for a part does the
+// same. After an invocation, workers block until the next one wakes them.
 // Threads beyond the cores the process gets make things slower, not faster.
 type workerPool struct {
 	threads int // including the calling goroutine
