@@ -128,8 +128,8 @@ func (p *workerPool) loop(id int, w *poolWorker) {
 const (
 	poolActiveSpin = 200 * time.Microsecond
 	poolIdleSpin   = 50 * time.Microsecond
-	poolWaitSpin   = 50 * time.Microsecond
-	poolNap        = 20 * time.Microsecond
+	poolWaitSpin   = 200 * time.Microsecond
+	poolNap        = 10 * time.Microsecond
 )
 
 // work takes parts of run gen until none are left.
