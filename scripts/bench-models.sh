@@ -5,8 +5,9 @@
 # the speed-ups (reference / optimized, 1 thread / 2 threads) and the
 # optimized kernels' heap allocations per invoke.
 #   scripts/bench-models.sh [path/to/edged]
-# RUNS (default 20) timed invokes per model; HEAVY_RUNS (default 3) for
-# YOLOv8n and the traffic model, whose reference run takes seconds.
+# RUNS (default 200) timed invokes per model after WARMUP (default 20);
+# HEAVY_RUNS (default 5, after 2) for YOLOv8n and the traffic model, whose
+# reference run takes seconds. Short runs mostly time thread start-up.
 # MODELS overrides the list of models (names without .tflite).
 set -euo pipefail
 edged=${1:-./edged}
@@ -14,21 +15,24 @@ data=${EDGED_TESTDATA:-../shared/testdata}
 [ -d "$data/models" ] || { echo "bench-models: no models in $data (set EDGED_TESTDATA)" >&2; exit 1; }
 models=${MODELS:-"person_detect mobilenet_v1_0.25_128_quant yolov8n_full_integer_quant traffic_model micro_speech_quantized hello_world_int8 trained_lstm_int8"}
 
-bench() { # model-file runs extra-flags...
-	local f=$1 runs=$2
-	shift 2
-	"$edged" bench --model "$f" --runs "$runs" --warmup 2 --json "$@"
+bench() { # model-file runs warmup extra-flags...
+	local f=$1 runs=$2 warmup=$3
+	shift 3
+	"$edged" bench --model "$f" --runs "$runs" --warmup "$warmup" --json "$@"
 }
 
 printf '%-30s %12s %12s %12s %12s %10s %10s %10s %8s %8s %7s\n' model macs ref_us opt1_us opt2_us ref_MAC/s opt1_MAC/s opt2_MAC/s ref/opt1 1t/2t allocs
 for m in $models; do
 	f="$data/models/$m.tflite"
 	[ -f "$f" ] || continue
-	runs=${RUNS:-20}
-	case "$m" in yolov8n*|traffic*) runs=${HEAVY_RUNS:-3} ;; esac
-	if ! ref=$(bench "$f" "$runs" --reference 2>&1) ||
-		! opt1=$(bench "$f" "$runs" --threads 1 2>&1) ||
-		! opt2=$(bench "$f" "$runs" --threads 2 2>&1); then
+	runs=${RUNS:-200} warmup=${WARMUP:-20} refruns=${RUNS:-200}
+	case "$m" in
+	yolov8n*|traffic*) runs=${HEAVY_RUNS:-5} warmup=2 refruns=${HEAVY_RUNS:-5} ;;
+	*) refruns=$(( runs < 20 ? runs : 20 )) ;; # the reference kernels are slow
+	esac
+	if ! ref=$(bench "$f" "$refruns" 2 --reference 2>&1) ||
+		! opt1=$(bench "$f" "$runs" "$warmup" --threads 1 2>&1) ||
+		! opt2=$(bench "$f" "$runs" "$warmup" --threads 2 2>&1); then
 		printf '%-30s %s\n' "$m" "cannot run"
 		continue
 	fi
