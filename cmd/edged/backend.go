@@ -13,11 +13,11 @@ const backendFlagHelp = "backend: int8 (pure-Go kernels, bit-exact with TFLM), a
 
 // openBackend opens a model on the backend asked for, saying on stderr
 // (when not nil) what was chosen when it was not simply int8.
-func openBackend(m *runtime.Model, name string, stderr io.Writer, prefix string) (*runtime.Selection, error) {
+func openBackend(m *runtime.Model, name string, opts *runtime.Options, stderr io.Writer, prefix string) (*runtime.Selection, error) {
 	if err := runtime.CheckBackendName(name); err != nil {
 		return nil, usagef("--backend: %v", err)
 	}
-	sel, err := runtime.OpenBackend(m, runtime.SelectOptions{Backend: name})
+	sel, err := runtime.OpenBackend(m, runtime.SelectOptions{Backend: name, Interpreter: opts})
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,7 @@ type benchResult struct {
 	MinMicros       float64         `json:"min_us"`
 	MeanMicros      float64         `json:"mean_us"`
 	ArenaBytes      int             `json:"arena_bytes"`
+	WorkspaceBytes  int             `json:"workspace_bytes"`
 	AllocsPerInvoke float64         `json:"allocs_per_invoke"`
 	BytesPerInvoke  float64         `json:"bytes_per_invoke"`
 	MACs            int64           `json:"macs"`
@@ -45,12 +46,13 @@ type benchSelection struct {
 }
 
 func runBench(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench", "--model M [--backend int8|armnn|auto] [--runs N] [--warmup W] [--threads T] [--json]", stderr)
+	fs := newFlagSet("bench", "--model M [--backend int8|armnn|auto] [--runs N] [--warmup W] [--threads T] [--reference] [--json]", stderr)
 	modelPath := fs.String("model", "", "the .tflite model to measure (required)")
 	backend := fs.String("backend", runtime.BackendInt8, backendFlagHelp)
 	runs := fs.Int("runs", 20, "timed invokes")
 	warmup := fs.Int("warmup", 2, "untimed invokes before measuring")
-	threads := fs.Int("threads", 1, "kernel threads per invoke")
+	threads := fs.Int("threads", 1, "threads that share the work of large layers")
+	reference := fs.Bool("reference", false, "run the plain reference kernels instead of the optimized ones")
 	seed := fs.Uint64("seed", 1, "seed of the random input values")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	if err := parseFlags(fs, args); err != nil {
@@ -62,16 +64,11 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if *runs < 1 || *warmup < 0 || *threads < 1 {
 		return usagef("--runs and --threads must be at least 1, --warmup at least 0")
 	}
-	if *threads > 1 {
-		// Said plainly rather than pretended: the results are single-threaded.
-		fmt.Fprintf(stderr, "edged bench: this build's kernels run on one thread; measuring with --threads 1\n")
-		*threads = 1
-	}
 	m, err := runtime.LoadModelFile(*modelPath)
 	if err != nil {
 		return err
 	}
-	sel, err := openBackend(m, *backend, nil, "edged bench")
+	sel, err := openBackend(m, *backend, &runtime.Options{Threads: *threads, ReferenceKernels: *reference}, nil, "edged bench")
 	if err != nil {
 		if _, ok := err.(*usageError); ok {
 			return err
@@ -114,7 +111,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	r := benchResult{
 		Model:           *modelPath,
-		Backend:         "int8 (pure Go reference kernels)",
+		Backend:         "int8",
 		Fallback:        sel.Fallback,
 		Threads:         *threads,
 		Runs:            *runs,
@@ -129,7 +126,11 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		r.Requested = sel.Requested
 	}
 	if gi, ok := it.(*runtime.Interpreter); ok {
-		r.ArenaBytes, r.MACs = gi.ArenaBytes(), gi.MACs()
+		r.ArenaBytes, r.WorkspaceBytes, r.MACs, r.Threads = gi.ArenaBytes(), gi.WorkspaceBytes(), gi.MACs(), gi.Threads()
+		r.Backend = "int8 (pure Go reference kernels)"
+		if gi.OptimizedKernels() {
+			r.Backend = "int8 (optimized kernels, " + runtime.KernelBackend() + " micro-kernels)"
+		}
 	} else {
 		r.Backend = it.Name() + " (" + delegateDescription(sel.Requested) + ")"
 		// The MACs are the model's; a Go interpreter counts them.
@@ -164,7 +165,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "invoke       median %.1f us, p90 %.1f us, min %.1f us (%d runs after %d warm-up)\n", r.MedianMicros, r.P90Micros, r.MinMicros, r.Runs, *warmup)
 	if _, ok := it.(*runtime.Interpreter); ok {
-		fmt.Fprintf(stdout, "arena        %d bytes\n", r.ArenaBytes)
+		fmt.Fprintf(stdout, "arena        %d bytes (+ %d bytes kernel workspace)\n", r.ArenaBytes, r.WorkspaceBytes)
 	} else {
 		fmt.Fprintf(stdout, "arena        n/a (the delegate manages its own memory)\n")
 	}

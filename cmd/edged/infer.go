@@ -35,7 +35,7 @@ func runInfer(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sel, err := openBackend(m, *backend, stderr, "edged infer")
+	sel, err := openBackend(m, *backend, nil, stderr, "edged infer")
 	if err != nil {
 		if _, ok := err.(*usageError); ok {
 			return err

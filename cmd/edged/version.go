@@ -49,7 +49,7 @@ func runVersion(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "commit    %s\n", rev)
 	fmt.Fprintf(stdout, "platform  %s/%s\n", goruntime.GOOS, arch)
 	fmt.Fprintf(stdout, "go        %s\n", goruntime.Version())
-	fmt.Fprintf(stdout, "backends  int8 (pure Go reference kernels, %d operators)\n", len(runtime.SupportedOps()))
+	fmt.Fprintf(stdout, "backends  int8 (%d operators; optimized kernels with %s micro-kernels, reference kernels as the spec)\n", len(runtime.SupportedOps()), runtime.KernelBackend())
 	delegates := runtime.Delegates()
 	for _, d := range delegates {
 		desc := d.Name

@@ -6,7 +6,9 @@
 // written on.
 //
 // It cross-compiles each package's test binary and runs it under
-// qemu-aarch64 or qemu-arm (Debian's qemu-user) with -test.short. It takes
+// qemu-aarch64 (as a Cortex-A72 and as qemu's "max" CPU, for the NEON
+// micro-kernels with and without dot-product instructions) or qemu-arm
+// (Debian's qemu-user) with -test.short. It takes
 // minutes, so it runs when EDGED_EMULATION=1 (make test and CI set it).
 package archtest
 
@@ -29,7 +31,7 @@ import (
 var allPackages = []string{
 	"./internal/quantize", "./internal/runtime", "./internal/runtime/flexbuffers",
 	"./internal/pipeline", "./internal/sensors", "./internal/publish",
-	"./internal/config", "./internal/daemon",
+	"./internal/config", "./internal/daemon", "./internal/finetune",
 }
 
 type target struct {
@@ -41,8 +43,13 @@ type target struct {
 	packages []string
 }
 
+// arm64 runs twice: as a Cortex-A72 (Raspberry Pi 4: NEON without the
+// dot-product extension) and as qemu's "max" CPU (which reports dotprod, as
+// a Pi 5's Cortex-A76 does), so both micro-kernel paths the runtime selects
+// by CPU feature are tested.
 var targets = []target{
 	{"arm64", "arm64", "", "qemu-aarch64", "cortex-a72", allPackages},
+	{"arm64-max", "arm64", "", "qemu-aarch64", "max", []string{"./internal/quantize", "./internal/runtime"}},
 	{"armv7", "arm", "7", "qemu-arm", "cortex-a7", allPackages},
 	// ARMv6 (Pi 1, Zero): the arithmetic, on the oldest core edged supports.
 	{"armv6", "arm", "6", "qemu-arm", "arm1176", []string{"./internal/quantize", "./internal/runtime"}},

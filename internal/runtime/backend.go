@@ -59,9 +59,6 @@ var _ Backend = (*Interpreter)(nil)
 // Name is "int8": the pure-Go kernels.
 func (it *Interpreter) Name() string { return BackendInt8 }
 
-// Close does nothing: an interpreter holds only Go memory.
-func (it *Interpreter) Close() error { return nil }
-
 // Bytes is the file the model was read from. It must not be modified;
 // delegates that need to change it work on a copy.
 func (m *Model) Bytes() []byte { return m.raw }

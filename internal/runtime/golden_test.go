@@ -12,24 +12,40 @@ import (
 // (YOLOv8n: 4.4 G multiply-accumulates); -short skips them.
 const heavyMACs = 1_000_000_000
 
+// goldenKernels are the ways every golden case runs: the optimized kernels
+// (SIMD where the CPU has it), the same on two threads, their pure-Go
+// micro-kernels, and the reference kernels forced.
+var goldenKernels = []struct {
+	name string
+	opts *runtime.Options
+}{
+	{"optimized", &runtime.Options{}},
+	{"threads2", &runtime.Options{Threads: 2}},
+	{"purego", runtime.PureGo(runtime.Options{})},
+	{"reference", &runtime.Options{ReferenceKernels: true}},
+}
+
 func TestGolden(t *testing.T) {
 	for _, c := range testenv.GoldenCases(t) {
-		t.Run(c.Name, func(t *testing.T) {
-			t.Parallel()
-			runGoldenCase(t, c)
-		})
+		for _, k := range goldenKernels {
+			t.Run(c.Name+"/"+k.name, func(t *testing.T) {
+				t.Parallel()
+				runGoldenCase(t, c, k.opts)
+			})
+		}
 	}
 }
 
-func runGoldenCase(t *testing.T, c *testenv.GoldenCase) {
+func runGoldenCase(t *testing.T, c *testenv.GoldenCase, opts *runtime.Options) {
 	m, err := runtime.LoadModelFile(c.ModelPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	it, err := runtime.NewInterpreter(m, nil)
+	it, err := runtime.NewInterpreter(m, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer it.Close()
 	if testing.Short() && it.MACs() > heavyMACs {
 		t.Skipf("%d MACs per invoke: too slow for -short", it.MACs())
 	}

@@ -3,6 +3,8 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"os"
+	goruntime "runtime"
 	"strings"
 	"unsafe"
 )
@@ -20,6 +22,30 @@ type Options struct {
 	// invocation, so intermediate results can be read afterwards (for
 	// debugging and layer-by-layer comparison); it costs arena space.
 	PreserveAllTensors bool
+	// Threads is the number of goroutines that share the work of large
+	// layers (convolutions, fully connected layers); 0 or 1 runs every
+	// layer on the goroutine that calls Invoke. The interpreter starts
+	// Threads-1 worker goroutines once; Close stops them.
+	Threads int
+	// ReferenceKernels runs every operator with its plain reference kernel
+	// (the specification the optimized kernels are tested against) instead
+	// of the optimized kernels chosen in Prepare. The environment variable
+	// EDGED_KERNELS=reference does the same for every interpreter.
+	ReferenceKernels bool
+
+	// pureGo makes the optimized kernels use their pure-Go micro-kernels
+	// instead of SIMD assembly (tests use it to test both).
+	pureGo bool
+}
+
+// ReferenceKernelsEnv is the environment variable that, set to "reference",
+// forces the reference kernels in every interpreter.
+const ReferenceKernelsEnv = "EDGED_KERNELS"
+
+// optimizedKernels reports whether interpreters built with opts may use
+// optimized kernels.
+func optimizedKernels(opts *Options) bool {
+	return !opts.ReferenceKernels && os.Getenv(ReferenceKernelsEnv) != "reference"
 }
 
 type node struct {
@@ -43,7 +69,24 @@ type Interpreter struct {
 	arena      []byte
 	arenaBytes int // planned part: activations and scratch
 	stateBytes int // variable tensors
+
+	optimized bool
+	simd      simdKind // the micro-kernels the optimized kernels use
+	pool      *workerPool
+	// workspace is per-thread working memory of the optimized kernels
+	// (packed input tiles, accumulator rows): one buffer per thread, as
+	// large as the largest any operator asked for, allocated once.
+	workspace *workspace
 }
+
+// workspace holds one buffer per pool thread.
+type workspace struct {
+	size int
+	bufs [][]byte
+}
+
+// get returns thread w's buffer.
+func (ws *workspace) get(w int) []byte { return ws.bufs[w] }
 
 // NewInterpreter prepares every operator of the model's first subgraph,
 // plans the arena and allocates it. Unsupported operators or types, and
@@ -57,7 +100,14 @@ func NewInterpreter(m *Model, opts *Options) (*Interpreter, error) {
 		maxArena = DefaultMaxArenaBytes
 	}
 	g := m.Subgraphs[0]
-	it := &Interpreter{model: m, graph: g, tensors: make([]*Tensor, len(g.Tensors))}
+	it := &Interpreter{model: m, graph: g, tensors: make([]*Tensor, len(g.Tensors)),
+		optimized: optimizedKernels(opts), simd: cpuSIMD, workspace: &workspace{}}
+	if opts.pureGo {
+		it.simd = simdNone
+	}
+	if opts.Threads > 1 {
+		it.pool = newWorkerPool(opts.Threads)
+	}
 	for i := range g.Tensors {
 		ti := &g.Tensors[i]
 		it.tensors[i] = &Tensor{
@@ -95,16 +145,46 @@ func NewInterpreter(m *Model, opts *Options) (*Interpreter, error) {
 		n := &it.nodes[i]
 		c := &PrepareContext{it: it, op: n.op, node: n}
 		if err := n.kernel.Prepare(c); err != nil {
+			it.pool.close()
 			return nil, fmt.Errorf("%s: %w", it.describe(n.op), err)
 		}
 		n.scratch = c.scratch
 	}
 	if err := it.allocate(maxArena, opts.PreserveAllTensors); err != nil {
+		it.pool.close()
 		return nil, err
+	}
+	it.workspace.bufs = make([][]byte, it.pool.Threads())
+	for i := range it.workspace.bufs {
+		it.workspace.bufs[i] = alignedBytes(it.workspace.size)
+	}
+	if it.pool != nil {
+		// The workers reference the pool, not the interpreter: an
+		// interpreter nobody closes still stops them when it is collected.
+		goruntime.AddCleanup(it, func(p *workerPool) { p.close() }, it.pool)
 	}
 	it.Reset()
 	return it, nil
 }
+
+// Close stops the interpreter's worker goroutines (if it has any). The
+// interpreter must not be invoked afterwards. It never fails; the error is
+// the Backend interface's.
+func (it *Interpreter) Close() error {
+	it.pool.close()
+	return nil
+}
+
+// Threads is the number of goroutines that run large layers.
+func (it *Interpreter) Threads() int { return it.pool.Threads() }
+
+// OptimizedKernels reports whether operators may run optimized kernels
+// (false when reference kernels are forced).
+func (it *Interpreter) OptimizedKernels() bool { return it.optimized }
+
+// WorkspaceBytes is the optimized kernels' working memory outside the arena,
+// all threads together.
+func (it *Interpreter) WorkspaceBytes() int { return it.workspace.size * len(it.workspace.bufs) }
 
 // describe names an operator with its types and shapes, for errors.
 func (it *Interpreter) describe(op *Operator) string {
@@ -296,6 +376,8 @@ func (it *Interpreter) Reset() {
 
 // Invoke runs every operator once.
 func (it *Interpreter) Invoke() error {
+	it.pool.begin()
+	defer it.pool.end()
 	for i := range it.nodes {
 		if err := it.nodes[i].kernel.Eval(); err != nil {
 			return it.evalError(i, err)
@@ -307,6 +389,8 @@ func (it *Interpreter) Invoke() error {
 // InvokeContext runs every operator once, stopping between operators when
 // ctx is done.
 func (it *Interpreter) InvokeContext(ctx context.Context) error {
+	it.pool.begin()
+	defer it.pool.end()
 	for i := range it.nodes {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -282,6 +282,13 @@ type logistic struct {
 	inZeroPoint, radius int32
 	inMult              quantize.Multiplier
 	lut                 [256]uint8
+	// int8LUT: the optimized int8 kernel, a table of the reference
+	// kernel's result for each of the 256 inputs; lutRows and simd: the
+	// optimized kernels' SIMD lookup of the table (nil: reference).
+	int8LUT bool
+	lutRows *[16][32]byte
+	simd    simdKind
+	par     *parallelRange // large tensors' lookups split across threads
 }
 
 func (k *logistic) Prepare(c *PrepareContext) error {
@@ -310,6 +317,10 @@ func (k *logistic) Prepare(c *PrepareContext) error {
 			return fmt.Errorf("uint8 output %s must have scale 1/256, has %g", out, out.Scale())
 		}
 		k.lut = quantize.LUTPopulateUint8(in.Scale(), in.ZeroPoint(), out.Scale(), out.ZeroPoint(), logisticTransform)
+		if c.Optimized() {
+			k.lutRows, k.simd = lutRows(&k.lut), c.simd()
+			k.par = lutParallel(c, in, out, &k.lut, k.lutRows)
+		}
 		return nil
 	}
 	// TFLM checks the zero point only. Its arithmetic writes Q0.8 whatever
@@ -320,6 +331,11 @@ func (k *logistic) Prepare(c *PrepareContext) error {
 	}
 	k.inZeroPoint = in.ZeroPoint()
 	k.inMult, k.radius, err = actSigmoidInputParams(in)
+	if err == nil && c.Optimized() {
+		k.lut, k.int8LUT = int8Table(func(in, out []int8) { logisticInt8(in, out, k.inZeroPoint, k.radius, k.inMult) }), true
+		k.lutRows, k.simd = lutRows(&k.lut), c.simd()
+		k.par = lutParallel(c, in, out, &k.lut, k.lutRows)
+	}
 	return err
 }
 
@@ -328,9 +344,13 @@ func (k *logistic) Eval() error {
 	case Float32:
 		logisticFloat(k.input.Float32s(), k.output.Float32s())
 	case Int8:
+		if k.int8LUT {
+			lutRun(k.par, k.simd, k.input, k.output, &k.lut, k.lutRows)
+			break
+		}
 		logisticInt8(k.input.Int8s(), k.output.Int8s(), k.inZeroPoint, k.radius, k.inMult)
 	case Uint8:
-		lookupUint8(k.input.Uint8s(), k.output.Uint8s(), &k.lut)
+		lutRun(k.par, k.simd, k.input, k.output, &k.lut, k.lutRows)
 	}
 	return nil
 }
@@ -386,6 +406,13 @@ type tanh struct {
 	inZeroPoint, radius int32
 	inMult              quantize.Multiplier
 	lut                 [256]uint8
+	// int8LUT: the optimized int8 kernel, a table of the reference
+	// kernel's result for each of the 256 inputs; lutRows and simd: the
+	// optimized kernels' SIMD lookup of the table (nil: reference).
+	int8LUT bool
+	lutRows *[16][32]byte
+	simd    simdKind
+	par     *parallelRange // large tensors' lookups split across threads
 }
 
 func (k *tanh) Prepare(c *PrepareContext) error {
@@ -411,6 +438,10 @@ func (k *tanh) Prepare(c *PrepareContext) error {
 		// TensorFlow Lite's TanhPrepare (reference and generic kernels):
 		// a lookup table on the tensors' own quantization.
 		k.lut = quantize.LUTPopulateUint8(in.Scale(), in.ZeroPoint(), out.Scale(), out.ZeroPoint(), tanhTransform)
+		if c.Optimized() {
+			k.lutRows, k.simd = lutRows(&k.lut), c.simd()
+			k.par = lutParallel(c, in, out, &k.lut, k.lutRows)
+		}
 		return nil
 	}
 	// TFLM does not check the output quantization: its arithmetic writes
@@ -418,6 +449,11 @@ func (k *tanh) Prepare(c *PrepareContext) error {
 	// zero point 0); edged computes the same bytes.
 	k.inZeroPoint = in.ZeroPoint()
 	k.inMult, k.radius, err = actSigmoidInputParams(in)
+	if err == nil && c.Optimized() {
+		k.lut, k.int8LUT = int8Table(func(in, out []int8) { tanhInt8(in, out, k.inZeroPoint, k.radius, k.inMult) }), true
+		k.lutRows, k.simd = lutRows(&k.lut), c.simd()
+		k.par = lutParallel(c, in, out, &k.lut, k.lutRows)
+	}
 	return err
 }
 
@@ -426,11 +462,29 @@ func (k *tanh) Eval() error {
 	case Float32:
 		tanhFloat(k.input.Float32s(), k.output.Float32s())
 	case Int8:
+		if k.int8LUT {
+			lutRun(k.par, k.simd, k.input, k.output, &k.lut, k.lutRows)
+			break
+		}
 		tanhInt8(k.input.Int8s(), k.output.Int8s(), k.inZeroPoint, k.radius, k.inMult)
 	case Uint8:
-		lookupUint8(k.input.Uint8s(), k.output.Uint8s(), &k.lut)
+		lutRun(k.par, k.simd, k.input, k.output, &k.lut, k.lutRows)
 	}
 	return nil
+}
+
+// int8Table tabulates an element-wise int8 function (a reference kernel)
+// over its 256 inputs, indexed by the input's byte.
+func int8Table(f func(in, out []int8)) (lut [256]uint8) {
+	var in, out [256]int8
+	for i := range in {
+		in[i] = int8(i)
+	}
+	f(in[:], out[:])
+	for i, v := range out {
+		lut[i] = uint8(v)
+	}
+	return lut
 }
 
 // tanhInt8 is reference_integer_ops::Tanh: inputs beyond the radius

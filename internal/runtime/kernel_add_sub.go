@@ -29,6 +29,11 @@ type addSub struct {
 	sub bool
 
 	q addSubQuant
+	// ta, tb: the optimized 8-bit kernel's tables (nil: reference kernel).
+	ta, tb     *[256]int32
+	simd       simdKind
+	simdParams *[160]int32 // the SIMD row kernel's parameters (nil: none)
+	par        *parallelRange
 
 	fActMin, fActMax float32
 	iActMin, iActMax int64
@@ -85,7 +90,11 @@ func (k *addSub) Prepare(c *PrepareContext) error {
 		}
 		return err
 	case Int8, Int16, Uint8:
-		return k.prepareQuantized(act)
+		if err := k.prepareQuantized(act); err != nil {
+			return err
+		}
+		k.prepareFast(c)
+		return nil
 	}
 	return UnsupportedTypes(k.name()+" input", k.out.Type)
 }
@@ -150,9 +159,15 @@ func (k *addSub) Eval() error {
 		addSubInt(&k.bc, k.in1.Int32s(), k.in2.Int32s(), k.out.Int32s(), int32(k.iActMin), int32(k.iActMax), k.sub)
 	case Int64:
 		addSubInt(&k.bc, k.in1.Int64s(), k.in2.Int64s(), k.out.Int64s(), k.iActMin, k.iActMax, k.sub)
-	case Int8:
-		addSubQuantized(&k.q, &k.bc, k.in1.Int8s(), k.in2.Int8s(), k.out.Int8s(), k.sub)
-	case Uint8:
+	case Int8, Uint8:
+		if k.ta != nil {
+			addSubTable(k, k.in1.Uint8s(), k.in2.Uint8s(), k.out.Uint8s())
+			break
+		}
+		if k.out.Type == Int8 {
+			addSubQuantized(&k.q, &k.bc, k.in1.Int8s(), k.in2.Int8s(), k.out.Int8s(), k.sub)
+			break
+		}
 		addSubQuantized(&k.q, &k.bc, k.in1.Uint8s(), k.in2.Uint8s(), k.out.Uint8s(), k.sub)
 	case Int16:
 		addSubQuantized(&k.q, &k.bc, k.in1.Int16s(), k.in2.Int16s(), k.out.Int16s(), k.sub)

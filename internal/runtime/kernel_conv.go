@@ -66,6 +66,7 @@ type conv2D struct {
 	g                           convGeometry
 	filterDepth, groupSize      int // input channels per group, output channels per group
 	q                           convQuant
+	fast                        *convFast // the optimized kernel Prepare chose, if any
 }
 
 func (k *conv2D) Prepare(c *PrepareContext) error {
@@ -110,7 +111,11 @@ func (k *conv2D) Prepare(c *PrepareContext) error {
 	if b := k.bias; b != nil && b.NumElements() != g.outDepth {
 		return fmt.Errorf("bias %s has %d elements for %d output channels", b, b.NumElements(), g.outDepth)
 	}
-	return k.q.prepare(in, w, k.bias, out, opts.FusedActivationFunction(), 0, g.outDepth, opts.QuantizedBiasType())
+	if err := k.q.prepare(in, w, k.bias, out, opts.FusedActivationFunction(), 0, g.outDepth, opts.QuantizedBiasType()); err != nil {
+		return err
+	}
+	k.fast = newConvFast(c, k)
+	return nil
 }
 
 // convCheckTypes checks the type combination of a convolution: float32;
@@ -229,6 +234,10 @@ func (k *conv2D) MACs() int64 {
 }
 
 func (k *conv2D) Eval() error {
+	if k.fast != nil {
+		k.fast.eval()
+		return nil
+	}
 	switch k.input.Type {
 	case Float32:
 		var bias []float32

@@ -29,6 +29,7 @@ type depthwiseConv2D struct {
 	g                           convGeometry
 	depthMultiplier             int
 	q                           convQuant
+	fast                        *dwFast // the optimized kernel Prepare chose, if any
 }
 
 func (k *depthwiseConv2D) Prepare(c *PrepareContext) error {
@@ -74,7 +75,11 @@ func (k *depthwiseConv2D) Prepare(c *PrepareContext) error {
 	if b := k.bias; b != nil && b.NumElements() != g.outDepth {
 		return fmt.Errorf("bias %s has %d elements for %d output channels", b, b.NumElements(), g.outDepth)
 	}
-	return k.q.prepare(in, w, k.bias, out, opts.FusedActivationFunction(), 3, g.outDepth, tflite.TensorTypeINT64)
+	if err := k.q.prepare(in, w, k.bias, out, opts.FusedActivationFunction(), 3, g.outDepth, tflite.TensorTypeINT64); err != nil {
+		return err
+	}
+	k.fast = newDwFast(c, k)
+	return nil
 }
 
 func (k *depthwiseConv2D) MACs() int64 {
@@ -83,6 +88,10 @@ func (k *depthwiseConv2D) MACs() int64 {
 }
 
 func (k *depthwiseConv2D) Eval() error {
+	if k.fast != nil {
+		k.fast.eval()
+		return nil
+	}
 	switch k.input.Type {
 	case Float32:
 		var bias []float32

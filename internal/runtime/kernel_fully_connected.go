@@ -29,6 +29,7 @@ type fullyConnected struct {
 	actMin, actMax int32
 
 	fActMin, fActMax float32
+	fast             *fcFast // the optimized kernel Prepare chose, if any
 }
 
 func (k *fullyConnected) Prepare(c *PrepareContext) error {
@@ -132,8 +133,11 @@ func (k *fullyConnected) Prepare(c *PrepareContext) error {
 		}
 	}
 	var err error
-	k.actMin, k.actMax, err = activationRangeQuantized(act, out)
-	return err
+	if k.actMin, k.actMax, err = activationRangeQuantized(act, out); err != nil {
+		return err
+	}
+	k.fast = newFCFast(c, k)
+	return nil
 }
 
 func biasType(b *Tensor) DType {
@@ -148,6 +152,10 @@ func (k *fullyConnected) MACs() int64 {
 }
 
 func (k *fullyConnected) Eval() error {
+	if k.fast != nil {
+		k.fast.eval()
+		return nil
+	}
 	switch k.input.Type {
 	case Float32:
 		var bias []float32

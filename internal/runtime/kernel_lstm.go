@@ -86,6 +86,10 @@ type lstmFC struct {
 type lstmGate struct {
 	inputWeights, recurrentWeights, bias *Tensor
 	inputFC, recurrentFC                 lstmFC
+	// The optimized int8 gate matmuls' packed filters and requantization
+	// (nil: reference).
+	fastIn, fastRec *packedFilter
+	rqIn, rqRec     *requantParams
 }
 
 // lstmMul is an element-wise multiplication of two int16 tensors into a
@@ -119,6 +123,8 @@ type lstm struct {
 	cellTanhMult                int32
 	cellTanhShift               int
 	forgetMul, inputMul, hidMul lstmMul
+
+	fast *lstmFast // the optimized int8 gate matmuls' buffers (nil: reference)
 }
 
 func (k *lstm) Prepare(c *PrepareContext) error {
@@ -167,6 +173,7 @@ func (k *lstm) Prepare(c *PrepareContext) error {
 		if err := k.prepareQuantized(opts.CellClip()); err != nil {
 			return err
 		}
+		k.prepareFast(c)
 		cellSize = 2
 	default:
 		return UnsupportedTypes("input", in.Type)

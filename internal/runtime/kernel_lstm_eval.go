@@ -86,12 +86,15 @@ func lstmStepQuantized[T int8 | int16](k *lstm, in, hidden []T, cell []int16, ou
 // Q3.12, their saturating sum, then the int16 sigmoid (tanh for the cell
 // gate) into Q0.15.
 func lstmGateQuantized[T int8 | int16](k *lstm, g *lstmGate, in, hidden []T, rows int, out, scratch []int16, useTanh bool) {
-	w, rw := g.inputWeights.Int8s(), g.recurrentWeights.Int8s()
-	if k.input.Type == Int16 {
+	if k.fast != nil {
+		k.fast.gate(g, lstmBytes(in), lstmBytes(hidden), rows, out, scratch)
+	} else if k.input.Type == Int16 {
+		w, rw := g.inputWeights.Int8s(), g.recurrentWeights.Int8s()
 		bias := g.bias.Int64s()
 		lstmFullyConnected64(&g.inputFC, in, w, bias, out, rows, k.inputs, k.cells)
 		lstmFullyConnected64(&g.recurrentFC, hidden, rw, nil, scratch, rows, k.cells, k.cells)
 	} else {
+		w, rw := g.inputWeights.Int8s(), g.recurrentWeights.Int8s()
 		bias := g.bias.Int32s()
 		lstmFullyConnected32(&g.inputFC, in, w, bias, out, rows, k.inputs, k.cells)
 		lstmFullyConnected32(&g.recurrentFC, hidden, rw, nil, scratch, rows, k.cells, k.cells)

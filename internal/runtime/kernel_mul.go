@@ -26,6 +26,9 @@ type mulOp struct {
 	in1Offset, in2Offset, outOffset int32
 	mult                            quantize.Multiplier
 	actMin, actMax                  int32
+	rq                              *requantParams // the optimized 8-bit kernel's (nil: reference)
+	simd                            simdKind
+	par                             *parallelRange // same-shape inputs split across threads
 
 	fActMin, fActMax float32
 	iActMin, iActMax int64
@@ -72,8 +75,11 @@ func (k *mulOp) Prepare(c *PrepareContext) error {
 	if k.mult, err = elemMultiplier("output rescaling", real); err != nil {
 		return fmt.Errorf("output %s: %w", out, err)
 	}
-	k.actMin, k.actMax, err = activationRangeQuantized(act, out)
-	return err
+	if k.actMin, k.actMax, err = activationRangeQuantized(act, out); err != nil {
+		return err
+	}
+	k.prepareFast(c)
+	return nil
 }
 
 func (k *mulOp) Eval() error {
@@ -85,8 +91,16 @@ func (k *mulOp) Eval() error {
 	case Int64:
 		mulInt(&k.bc, k.in1.Int64s(), k.in2.Int64s(), k.out.Int64s(), k.iActMin, k.iActMax)
 	case Int8:
+		if k.rq != nil {
+			mulFast(k, k.in1.Uint8s(), k.in2.Uint8s(), k.out.Uint8s(), true)
+			break
+		}
 		mulQuantized(k, k.in1.Int8s(), k.in2.Int8s(), k.out.Int8s())
 	case Uint8:
+		if k.rq != nil {
+			mulFast(k, k.in1.Uint8s(), k.in2.Uint8s(), k.out.Uint8s(), false)
+			break
+		}
 		mulQuantized(k, k.in1.Uint8s(), k.in2.Uint8s(), k.out.Uint8s())
 	case Int16:
 		mulQuantized(k, k.in1.Int16s(), k.in2.Int16s(), k.out.Int16s())

@@ -37,9 +37,12 @@ type pad struct {
 	outShape    [padMaxRank]int
 
 	fill []byte // the pad value's bytes, when there is no value input
+
+	optimized bool // padFast may run instead of padRef
 }
 
 func (k *pad) Prepare(c *PrepareContext) error {
+	k.optimized = c.Optimized()
 	if err := c.ExpectIO(2, 3, 1); err != nil {
 		return err
 	}
@@ -163,6 +166,10 @@ func (k *pad) Eval() error {
 	fill := k.fill
 	if k.value != nil {
 		fill = k.value.Bytes()[:k.input.Type.Size()]
+	}
+	if k.optimized && k.left[4] == 0 && k.right[4] == 0 {
+		padFast(k, fill)
+		return nil
 	}
 	padRef(k, fill)
 	return nil

@@ -31,6 +31,12 @@ type pool2D struct {
 
 	actMin, actMax   int32
 	fActMin, fActMax float32
+
+	// The optimized 8-bit MAX_POOL_2D's padded input row and
+	// AVERAGE_POOL_2D's window sums (nil: reference kernels).
+	padRow []byte
+	sums   []int32
+	simd   simdKind
 }
 
 func (k *pool2D) Prepare(c *PrepareContext) error {
@@ -85,8 +91,12 @@ func (k *pool2D) Prepare(c *PrepareContext) error {
 		return err
 	}
 	var err error
-	k.actMin, k.actMax, err = activationRangeQuantized(act, out)
-	return err
+	if k.actMin, k.actMax, err = activationRangeQuantized(act, out); err != nil {
+		return err
+	}
+	k.prepareFast(c)
+	k.prepareFastAverage(c)
+	return nil
 }
 
 func (k *pool2D) Eval() error {
@@ -98,9 +108,16 @@ func (k *pool2D) Eval() error {
 		}
 		return averagePoolFloat(k, k.input.Float32s(), k.output.Float32s())
 	case Int8:
+		if k.padRow != nil {
+			maxPoolFast(k, k.input.Uint8s(), k.output.Uint8s())
+			return nil
+		}
 		if k.max {
 			maxPoolQuantized(k, k.input.Int8s(), k.output.Int8s(), math.MinInt8)
 			return nil
+		}
+		if k.sums != nil {
+			return averagePoolFast(k, k.input.Uint8s(), k.output.Uint8s())
 		}
 		return averagePoolQuantized(k, k.input.Int8s(), k.output.Int8s())
 	case Int16:
@@ -110,9 +127,16 @@ func (k *pool2D) Eval() error {
 		}
 		return averagePoolQuantized(k, k.input.Int16s(), k.output.Int16s())
 	case Uint8:
+		if k.padRow != nil {
+			maxPoolFast(k, k.input.Uint8s(), k.output.Uint8s())
+			return nil
+		}
 		if k.max {
 			maxPoolQuantized(k, k.input.Uint8s(), k.output.Uint8s(), 0)
 			return nil
+		}
+		if k.sums != nil {
+			return averagePoolFast(k, k.input.Uint8s(), k.output.Uint8s())
 		}
 		return averagePoolQuantized(k, k.input.Uint8s(), k.output.Uint8s())
 	}

@@ -40,6 +40,13 @@ type quantizeOp struct {
 	qmin, qmax   int32
 	flipSignBit  bool // requantize int8 <-> uint8 by flipping bit 7
 	requantizing bool
+
+	// The optimized 8-bit requantization: a table of the reference's
+	// results (nil: reference kernel).
+	lut     *[256]uint8
+	lutRows *[16][32]byte
+	simd    simdKind
+	par     *parallelRange
 }
 
 // quantizePairs lists the requantizing type pairs.
@@ -98,6 +105,7 @@ func (k *quantizeOp) Prepare(c *PrepareContext) error {
 	zpDiff := k.inZP - k.outZP
 	k.flipSignBit = sameScale && ((in.Type == Int8 && out.Type == Uint8 && zpDiff == -128) ||
 		(in.Type == Uint8 && out.Type == Int8 && zpDiff == 128))
+	k.prepareFast(c)
 	return nil
 }
 
@@ -120,6 +128,10 @@ func (k *quantizeOp) Eval() error {
 		for i, x := range b {
 			o[i] = x ^ 0x80
 		}
+		return nil
+	}
+	if k.lut != nil {
+		lutRun(k.par, k.simd, in, out, k.lut, k.lutRows)
 		return nil
 	}
 	switch in.Type {

@@ -29,6 +29,8 @@ type softmax struct {
 	inputMult  quantize.Multiplier
 	diffMin    int32
 	outputBits int
+	expTable   *[256]int32 // the optimized kernel's exponentials (nil: reference)
+	par        *parallelRange
 }
 
 func (k *softmax) Prepare(c *PrepareContext) error {
@@ -76,6 +78,7 @@ func (k *softmax) Prepare(c *PrepareContext) error {
 		return fmt.Errorf("beta %g × input scale %g gives an unusable multiplier", k.beta, in.Scale())
 	}
 	k.diffMin = -int32(quantize.CalculateInputRadius(softmaxScaledDiffIntegerBits, k.inputMult.Shift, 31))
+	k.prepareFast(c)
 	return nil
 }
 
@@ -84,8 +87,24 @@ func (k *softmax) Eval() error {
 	case Float32:
 		softmaxFloat(k, k.input.Float32s(), k.output.Float32s())
 	case Int8:
+		if k.par != nil {
+			k.par.run()
+			break
+		}
+		if k.expTable != nil {
+			softmaxTable(k, k.input.Int8s(), k.output.Int8s(), math.MinInt8, math.MaxInt8, k.outer)
+			break
+		}
 		softmaxQuantized(k, k.input.Int8s(), k.output.Int8s(), math.MinInt8, math.MaxInt8)
 	case Uint8:
+		if k.par != nil {
+			k.par.run()
+			break
+		}
+		if k.expTable != nil {
+			softmaxTable(k, k.input.Uint8s(), k.output.Uint8s(), 0, math.MaxUint8, k.outer)
+			break
+		}
 		softmaxQuantized(k, k.input.Uint8s(), k.output.Uint8s(), 0, math.MaxUint8)
 	}
 	return nil

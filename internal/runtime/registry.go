@@ -199,6 +199,29 @@ func (c *PrepareContext) SetOutputShape(i int, shape []int) error {
 	return c.it.setShape(t, shape)
 }
 
+// Optimized reports whether the kernel may choose an optimized
+// implementation; false when the interpreter is forced onto the reference
+// kernels.
+func (c *PrepareContext) Optimized() bool { return c.it.optimized }
+
+// simd is the micro-kernel family optimized kernels use.
+func (c *PrepareContext) simd() simdKind { return c.it.simd }
+
+// pool is the interpreter's worker pool (nil when single-threaded).
+func (c *PrepareContext) pool() *workerPool { return c.it.pool }
+
+// Threads is the number of goroutines that may share the kernel's work.
+func (c *PrepareContext) Threads() int { return c.it.pool.Threads() }
+
+// requestWorkspace asks for size bytes of per-thread working memory, valid
+// during Eval and shared by all operators; the returned workspace's get(w)
+// is thread w's buffer (at least size bytes) once the interpreter is built.
+func (c *PrepareContext) requestWorkspace(size int) *workspace {
+	ws := c.it.workspace
+	ws.size = max(ws.size, alignUp(size, 64))
+	return ws
+}
+
 // Errorf builds an error; the interpreter adds which operator it is.
 func (c *PrepareContext) Errorf(format string, args ...any) error {
 	return fmt.Errorf(format, args...)
