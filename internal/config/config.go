@@ -135,6 +135,9 @@ type Pipeline struct {
 	// differ from the pure-Go kernels' for auto to keep it (default 3; 0:
 	// bit-exact).
 	Tolerance *int `yaml:"tolerance"`
+	// Threads share the work of the model's large layers (default 1: the
+	// daemon already runs pipelines in parallel, one core each).
+	Threads int `yaml:"threads"`
 }
 
 // Backends a pipeline may ask for.

@@ -43,7 +43,7 @@ sources:
   - {name: led, type: led, pin: GPIO27}
 pipelines:
   - {name: wake, kind: keyword, source: mic, model: kws.tflite, frontend: fe.tflite, labels: labels.txt, thresholds: {yes: 0.7}}
-  - {name: person, kind: person, source: cam, model: person.tflite, gate: pir, led: led, motion: {enabled: true}, backend: armnn, tolerance: 0}
+  - {name: person, kind: person, source: cam, model: person.tflite, gate: pir, led: led, motion: {enabled: true}, backend: armnn, tolerance: 0, threads: 2}
 `
 	path := filepath.Join(dir, "edged.yaml")
 	os.WriteFile(path, []byte(yaml), 0o644)
@@ -63,7 +63,7 @@ pipelines:
 	if p := c.Pipelines[0]; p.Backend != BackendAuto || p.Tolerance == nil || *p.Tolerance != 3 {
 		t.Errorf("backend defaults: %q %v", p.Backend, p.Tolerance)
 	}
-	if p := c.Pipelines[1]; p.Backend != BackendArmNN || p.Tolerance == nil || *p.Tolerance != 0 {
+	if p := c.Pipelines[1]; p.Backend != BackendArmNN || p.Tolerance == nil || *p.Tolerance != 0 || p.Threads != 2 {
 		t.Errorf("backend: %q %v", p.Backend, p.Tolerance)
 	}
 	if got := c.Resolve("kws.tflite"); got != filepath.Join(dir, "kws.tflite") {
@@ -83,7 +83,7 @@ sources:
 pipelines:
   - {name: p1, kind: keyword, source: cam}
   - {name: p2, kind: detect, source: mic, model: nope.tflite, queue: 100, gate: ghost}
-  - {name: p3, kind: dance, source: mic, backend: tpu, tolerance: -1}
+  - {name: p3, kind: dance, source: mic, backend: tpu, tolerance: -1, threads: -2}
 `
 	_, err := Parse([]byte(yaml), "bad.yaml")
 	ce, ok := err.(*Error)
@@ -97,7 +97,7 @@ pipelines:
 		"sources[2].name:", "sources[2].type:",
 		"pipelines[0].source: no source named \"cam\"", "pipelines[0].model: must be set",
 		"pipelines[1].source: \"mic\" is a microphone", "pipelines[1].model:", "pipelines[1].queue:", "pipelines[1].gate:",
-		"pipelines[2].kind:", `pipelines[2].backend: "tpu" is not auto, int8 or armnn`, "pipelines[2].tolerance:",
+		"pipelines[2].kind:", `pipelines[2].backend: "tpu" is not auto, int8 or armnn`, "pipelines[2].tolerance:", "pipelines[2].threads:",
 	}
 	text := ce.Error()
 	for _, w := range want {

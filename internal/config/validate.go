@@ -125,6 +125,9 @@ func (c *Config) validatePipeline(key string, pl *Pipeline, sources map[string]*
 	default:
 		p.add(key+".backend", "%q is not auto, int8 or armnn", pl.Backend)
 	}
+	if pl.Threads < 0 || pl.Threads > 64 {
+		p.add(key+".threads", "%d is not between 0 (the default, 1) and 64", pl.Threads)
+	}
 	if pl.Tolerance != nil && (*pl.Tolerance < 0 || *pl.Tolerance > 255) {
 		p.add(key+".tolerance", "%d is not between 0 and 255 quantization steps", *pl.Tolerance)
 	}

@@ -46,6 +46,9 @@ func (m *backendMetrics) reset() {
 // for, logging and exporting the decision.
 func openModel(m *runtime.Model, pc *config.Pipeline, model string, log *zap.Logger, bm *backendMetrics) (runtime.Backend, error) {
 	opts := runtime.SelectOptions{Backend: pc.Backend}
+	if pc.Threads > 1 {
+		opts.Interpreter = &runtime.Options{Threads: pc.Threads}
+	}
 	if pc.Tolerance != nil {
 		opts.Tolerance = *pc.Tolerance
 		if opts.Tolerance == 0 {
@@ -58,6 +61,9 @@ func openModel(m *runtime.Model, pc *config.Pipeline, model string, log *zap.Log
 	}
 	b := sel.Backend
 	fields := []zap.Field{zap.String("model", model), zap.String("requested", sel.Requested), zap.String("backend", b.Name()), zap.String("reason", sel.Reason)}
+	if it, ok := b.(*runtime.Interpreter); ok {
+		fields = append(fields, zap.Int("threads", it.Threads()), zap.Bool("optimized_kernels", it.OptimizedKernels()))
+	}
 	if sel.Measured {
 		fields = append(fields, zap.String("delegate", sel.Delegate), zap.Int("trials", sel.Trials),
 			zap.Duration("int8_median", sel.Int8Time), zap.Duration("delegate_median", sel.DelegateTime),
