@@ -130,6 +130,15 @@ func Check(m *runtime.Model) error {
 		if op.Code.Builtin == tflite.BuiltinOperatorCUSTOM && len(op.CustomOptions) == 0 {
 			return &UnsupportedError{fmt.Sprintf("operator %d (%s) has no custom options, which Arm NN 20.08's parser reads unchecked", i, op.Code.Name())}
 		}
+		if op.Code.Builtin == tflite.BuiltinOperatorFULLY_CONNECTED && len(op.Inputs) > 1 && op.Inputs[1] >= 0 {
+			// Per-channel weights (what edged finetune writes, as current
+			// TFLite converters do) hit an assertion in Arm NN 20.08's
+			// layer support check (GetBiasTypeFromWeightsType): the
+			// process aborts.
+			if q := g.Tensors[op.Inputs[1]].Quant; q != nil && len(q.Scale) > 1 {
+				return &UnsupportedError{fmt.Sprintf("operator %d (FULLY_CONNECTED) has per-channel quantized weights, on which Arm NN 20.08 aborts", i)}
+			}
+		}
 		for j, in := range op.Inputs {
 			if in < 0 && !(j == 2 && optionalBias[op.Code.Builtin]) {
 				return &UnsupportedError{fmt.Sprintf("operator %d (%s) omits input %d, which Arm NN 20.08 cannot take", i, op.Code.Name(), j)}

@@ -12,14 +12,18 @@ import (
 	"github.com/edged/edged/internal/runtime/tflite"
 )
 
-func fcModel(t *testing.T, options bool, inputs int) []byte {
+func fcModel(t *testing.T, options bool, inputs int, perChannel bool) []byte {
 	m := &builder.Model{}
 	q := func(tt builder.Tensor) builder.Tensor {
 		tt.Scale, tt.ZeroPoint = []float32{1}, []int64{0}
 		return tt
 	}
 	in := m.AddTensor(q(builder.Tensor{Name: "in", Type: tflite.TensorTypeINT8, Shape: []int{1, 2}}))
-	w := m.AddTensor(q(builder.Tensor{Name: "identity", Type: tflite.TensorTypeINT8, Shape: []int{2, 2}, Data: builder.Int8Data([]int8{1, 0, 0, 1})}))
+	wt := q(builder.Tensor{Name: "identity", Type: tflite.TensorTypeINT8, Shape: []int{2, 2}, Data: builder.Int8Data([]int8{1, 0, 0, 1})})
+	if perChannel {
+		wt.Scale, wt.ZeroPoint = []float32{1, 1}, []int64{0, 0}
+	}
+	w := m.AddTensor(wt)
 	out := m.AddTensor(q(builder.Tensor{Name: "out", Type: tflite.TensorTypeINT8, Shape: []int{1, 2}}))
 	op := builder.Op{Builtin: tflite.BuiltinOperatorFULLY_CONNECTED, Inputs: []int{in, w, -1}, Outputs: []int{out}}
 	if inputs == 2 {
@@ -42,15 +46,17 @@ func fcModel(t *testing.T, options bool, inputs int) []byte {
 // can take runs and agrees with the pure-Go kernels.
 func TestHandBuiltModels(t *testing.T) {
 	for _, tc := range []struct {
-		options bool
-		inputs  int
-		refused string
+		options    bool
+		inputs     int
+		perChannel bool
+		refused    string
 	}{
-		{false, 3, "has no FullyConnectedOptions"}, // Arm NN dereferences the missing options: SIGSEGV
-		{true, 3, "omits input 2"},                 // Arm NN throws
-		{true, 2, ""},
+		{false, 3, false, "has no FullyConnectedOptions"}, // Arm NN dereferences the missing options: SIGSEGV
+		{true, 3, false, "omits input 2"},                 // Arm NN throws
+		{true, 2, true, "per-channel quantized weights"},  // Arm NN asserts: SIGABRT (edged finetune writes such heads)
+		{true, 2, false, ""},
 	} {
-		m, err := runtime.LoadModel(fcModel(t, tc.options, tc.inputs))
+		m, err := runtime.LoadModel(fcModel(t, tc.options, tc.inputs, tc.perChannel))
 		if err != nil {
 			t.Fatal(err)
 		}
