@@ -27,7 +27,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	edgedBin = filepath.Join(dir, "edged")
-	build := exec.Command("go", "build", "-tags", strings.Join(testBuildTags, ","), "-o", edgedBin, ".")
+	args := []string{"build", "-tags", strings.Join(testBuildTags, ",")}
+	// EDGED_TEST_BUILD_FLAGS adds go build flags for the binary the tests
+	// run, e.g. -race to run the daemon's end-to-end tests under the race
+	// detector.
+	args = append(args, strings.Fields(os.Getenv("EDGED_TEST_BUILD_FLAGS"))...)
+	build := exec.Command("go", append(args, "-o", edgedBin, ".")...)
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building edged:", err)

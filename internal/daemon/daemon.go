@@ -129,7 +129,9 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Option
 		d.closeBroker()
 		return nil, err
 	}
-	d.gen = gen
+	d.mu.Lock()
+	d.gen = gen // commands (learn) may already be arriving
+	d.mu.Unlock()
 	log.Info("edged running", zap.String("device", cfg.Device.ID), zap.String("topics", pub.TopicPrefix()+"/#"),
 		zap.Int("sources", len(cfg.Sources)), zap.Int("pipelines", len(cfg.Pipelines)), zap.Bool("simulate", cfg.Simulate))
 	if opts.Ready != nil {
@@ -168,6 +170,16 @@ func (d *Daemon) Wait(ctx context.Context) error {
 	}
 }
 
+// takeGeneration detaches the running generation, so that nothing (the
+// learner) hands work to its pipelines while they stop.
+func (d *Daemon) takeGeneration() *generation {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	g := d.gen
+	d.gen = nil
+	return g
+}
+
 func (d *Daemon) apply(ctx context.Context, cfg *config.Config) {
 	d.mu.Lock()
 	old := d.cfg
@@ -175,7 +187,7 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) {
 	if fmt.Sprint(old.PublishConfig(old.StateDir)) != fmt.Sprint(cfg.PublishConfig(cfg.StateDir)) || old.HTTP != cfg.HTTP || old.StateDir != cfg.StateDir {
 		d.log.Warn("the mqtt, http or state_dir settings changed: they take effect when edged restarts; the rest is applied now")
 	}
-	d.stopGeneration(d.gen)
+	d.stopGeneration(d.takeGeneration())
 	gen, err := d.startGeneration(ctx, cfg)
 	if err != nil {
 		d.log.Error("the new configuration could not start; going back to the previous one", zap.Error(err))
@@ -197,7 +209,7 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) {
 func (d *Daemon) shutdown() error {
 	d.log.Info("shutting down: stopping sources, finishing inference in flight")
 	d.learnCancel()
-	d.stopGeneration(d.gen)
+	d.stopGeneration(d.takeGeneration())
 	d.learn.wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

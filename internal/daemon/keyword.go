@@ -38,6 +38,7 @@ type keywordPipeline struct {
 	ks          *pipeline.KeywordSpotter
 	version     int          // learned version in use; 0: the configured model
 	running     atomic.Int64 // version, for readers outside run
+	closed      atomic.Bool  // run has returned and the models are released
 	log         *zap.Logger
 	sink        eventSink
 	m           *metrics
@@ -184,6 +185,10 @@ func (p *keywordPipeline) use(sw swapModel) {
 	for {
 		select {
 		case p.swap <- sw:
+			if p.closed.Load() {
+				// The pipeline stopped meanwhile; nobody takes it.
+				p.drainSwap()
+			}
 			return
 		default:
 		}
@@ -282,7 +287,13 @@ func (p *keywordPipeline) recycle(b []int16) {
 
 // close releases the models' backends, once run has returned.
 func (p *keywordPipeline) close() {
+	p.closed.Store(true)
 	p.ks.Close()
+	p.drainSwap()
+}
+
+// drainSwap releases a model handed over but not taken.
+func (p *keywordPipeline) drainSwap() {
 	select {
 	case sw := <-p.swap:
 		sw.ks.Close()
