@@ -39,6 +39,7 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	lr := fs.Float64("lr", 0, "learning rate (default 0.001)")
 	negatives := fs.Float64("negatives", 0, "extend mode: synthesized negatives per training view of the new classes (default 3; -1: none)")
 	targetRecall := fs.Float64("target-recall", 0, "extend mode: the held-out recall each new class's bias is set for (default 0.7; -1: off)")
+	baseWeight := fs.Float64("base-weight", 0, "loss weight of the current classes (but unknown) when all are retrained (default 1)")
 	minAcc := fs.Float64("min-accuracy", 0, "lowest int8 validation accuracy the check accepts (default 1.5/classes)")
 	stride := fs.Duration("stride", 20*time.Millisecond, "hop between audio feature frames")
 	workers := fs.Int("workers", 0, "goroutines computing embeddings (default GOMAXPROCS)")
@@ -59,7 +60,7 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 		*labelsOut = strings.TrimSuffix(*outPath, filepath.Ext(*outPath)) + "_labels.txt"
 	}
 	opts := finetune.Options{Mode: mode, Epochs: *epochs, Seed: *seed, ValFraction: *valFraction, Segments: *segments,
-		LearningRate: *lr, Negatives: *negatives, TargetRecall: *targetRecall, MinAccuracy: *minAcc, Workers: *workers, Stride: int(*stride * 16000 / time.Second)}
+		LearningRate: *lr, Negatives: *negatives, TargetRecall: *targetRecall, BaseWeight: *baseWeight, MinAccuracy: *minAcc, Workers: *workers, Stride: int(*stride * 16000 / time.Second)}
 	if *copies != 0 {
 		opts.Augment = finetune.DefaultAugment
 		opts.Augment.Copies = *copies

@@ -121,6 +121,10 @@ type Options struct {
 	// does, unless the raise costs more validation examples of other
 	// classes than it recovers.
 	NoKeepBase bool
+	// BaseWeight multiplies the loss weight of the current classes (other
+	// than an "unknown" one) when all classes are trained anew, so that
+	// the new classes take less from them [1].
+	BaseWeight float64
 	// NoBaseFeatures leaves out the current head's logits as extra
 	// features of the new head (used by default in head and imprint
 	// modes: they carry what the model learned from its original training
@@ -235,6 +239,22 @@ func Run(ctx context.Context, base []byte, data Data, opts Options) (*Result, er
 	start, cpuStart := time.Now(), cpuSeconds()
 	heap := newHeapSampler()
 	defer heap.stop()
+	j, err := prepare(ctx, base, data, opts)
+	if err != nil {
+		return nil, err
+	}
+	j.report.EmbedSeconds = time.Since(start).Seconds()
+	j.report.EmbedCPU = cpuSeconds() - cpuStart
+	res, err := j.complete()
+	if res != nil {
+		res.Report.PeakHeapBytes = heap.stop()
+	}
+	return res, err
+}
+
+// prepare checks the options, the model and the labels and computes the
+// embeddings of every view.
+func prepare(ctx context.Context, base []byte, data Data, opts Options) (*job, error) {
 	o, err := opts.withDefaults(data)
 	if err != nil {
 		return nil, err
@@ -262,18 +282,21 @@ func Run(ctx context.Context, base []byte, data Data, opts Options) (*Result, er
 	if err := j.embed(); err != nil {
 		return nil, err
 	}
-	j.report.EmbedSeconds = time.Since(start).Seconds()
-	j.report.EmbedCPU = cpuSeconds() - cpuStart
+	return j, nil
+}
+
+// complete trains, quantizes, writes and checks the new model of a
+// prepared job.
+func (j *job) complete() (*Result, error) {
 	if err := j.train(); err != nil {
-		if errors.Is(err, errCanceled) && ctx.Err() != nil {
-			return nil, ctx.Err()
+		if errors.Is(err, errCanceled) && j.ctx.Err() != nil {
+			return nil, j.ctx.Err()
 		}
 		return nil, err
 	}
 	res, err := j.finish()
 	if res != nil {
 		res.Report.Labels = j.labels
-		res.Report.PeakHeapBytes = heap.stop()
 	}
 	return res, err
 }
@@ -377,6 +400,12 @@ func (o Options) withDefaults(data Data) (Options, error) {
 	}
 	if o.Augment.Copies < 0 || !audio {
 		o.Augment.Copies = 0
+	}
+	if o.BaseWeight == 0 {
+		o.BaseWeight = 1
+	}
+	if o.BaseWeight < 0 {
+		return o, fmt.Errorf("base weight %g must not be negative", o.BaseWeight)
 	}
 	if o.Negatives == 0 {
 		o.Negatives = 3
@@ -826,7 +855,7 @@ func (j *job) train() error {
 	j.report.Frozen = j.frozen
 	var train, val []sample
 	for _, v := range j.views {
-		s := sample{x: v.embed, label: v.label, weight: 1}
+		s := sample{x: v.embed, label: v.label, weight: j.sampleWeight(v.label)}
 		if v.example >= 0 && j.isVal[v.example] {
 			val = append(val, s)
 		} else {
@@ -905,6 +934,16 @@ func (j *job) train() error {
 		j.keepBase()
 	}
 	return nil
+}
+
+// sampleWeight is the loss weight of a view of class c besides the class
+// balance: Options.BaseWeight for a current class (not "unknown") when all
+// classes are trained anew, else 1.
+func (j *job) sampleWeight(c int) float32 {
+	if j.frozen == 0 && c < len(j.opts.BaseLabels) && !slices.Contains(unknownLabels, j.labels[c]) {
+		return float32(j.opts.BaseWeight)
+	}
+	return 1
 }
 
 func xsOf(ss []sample) [][]int8 {
