@@ -79,7 +79,9 @@ type Data struct {
 // Options configure fine-tuning. Zero values take the defaults in
 // brackets.
 type Options struct {
-	Mode Mode // [head]
+	// Mode [deep for audio when every class has examples and the layer
+	// before the head can be trained; otherwise head]
+	Mode Mode
 	// Epochs bounds training [40 for head, 30 for deep]; early stopping
 	// usually ends it sooner.
 	Epochs int
@@ -123,8 +125,15 @@ type Options struct {
 	NoKeepBase bool
 	// BaseWeight multiplies the loss weight of the current classes (other
 	// than an "unknown" one) when all classes are trained anew, so that
-	// the new classes take less from them [1].
+	// the new classes take less from them [2].
 	BaseWeight float64
+	// BaseMargin is added, in logits, to the bias of every current
+	// keyword class (not "unknown", not silence/noise) when all classes
+	// are trained anew: the new words are most often confused with the
+	// current ones (go with no), and a user who adds words expects the
+	// ones the model already knew to stay as they were [0.5; negative:
+	// none].
+	BaseMargin float64
 	// NoBaseFeatures leaves out the current head's logits as extra
 	// features of the new head (used by default in head and imprint
 	// modes: they carry what the model learned from its original training
@@ -209,7 +218,8 @@ type Report struct {
 	Agreement        float64 `json:"agreement"`
 	Checked          int     `json:"checked_examples"`
 	// BaseBias lists the bias raises (logit units) that keep the current
-	// classes' recall (see Options.NoKeepBase), by label.
+	// classes' recall (Options.BaseMargin and, where the validation
+	// examples needed more, Options.NoKeepBase's raise), by label.
 	BaseBias map[string]float64 `json:"base_bias,omitempty"`
 	// Logits is the quantization of the new head's output.
 	Logits Quant `json:"logits"`
@@ -270,6 +280,11 @@ func prepare(ctx context.Context, base []byte, data Data, opts Options) (*job, e
 	j := &job{ctx: ctx, base: base, model: model, head: h, data: data, opts: o}
 	if err := j.resolveLabels(); err != nil {
 		return nil, err
+	}
+	if o.Mode == "" {
+		o.Mode = j.autoMode()
+		o.epochDefault()
+		j.opts = o
 	}
 	if o.Mode == ModeDeep {
 		if j.frozen > 0 {
@@ -351,18 +366,12 @@ func (h *heapSampler) stop() uint64 {
 }
 
 func (o Options) withDefaults(data Data) (Options, error) {
-	if o.Mode == "" {
-		o.Mode = ModeHead
-	}
-	if _, err := ParseMode(string(o.Mode)); err != nil {
-		return o, err
-	}
-	if o.Epochs == 0 {
-		o.Epochs = 40
-		if o.Mode == ModeDeep {
-			o.Epochs = 30
+	if o.Mode != "" {
+		if _, err := ParseMode(string(o.Mode)); err != nil {
+			return o, err
 		}
 	}
+	o.epochDefault()
 	if o.Epochs < 0 {
 		return o, fmt.Errorf("epochs %d must not be negative", o.Epochs)
 	}
@@ -402,7 +411,13 @@ func (o Options) withDefaults(data Data) (Options, error) {
 		o.Augment.Copies = 0
 	}
 	if o.BaseWeight == 0 {
-		o.BaseWeight = 1
+		o.BaseWeight = 2
+	}
+	switch {
+	case o.BaseMargin == 0:
+		o.BaseMargin = 0.5
+	case o.BaseMargin < 0:
+		o.BaseMargin = 0
 	}
 	if o.BaseWeight < 0 {
 		return o, fmt.Errorf("base weight %g must not be negative", o.BaseWeight)
@@ -435,6 +450,27 @@ func (o Options) withDefaults(data Data) (Options, error) {
 		return o, errors.New("audio clips need a frontend model")
 	}
 	return o, nil
+}
+
+// epochDefault sets the default epochs once the mode is known.
+func (o *Options) epochDefault() {
+	if o.Epochs == 0 && o.Mode != "" {
+		o.Epochs = 40
+		if o.Mode == ModeDeep {
+			o.Epochs = 30
+		}
+	}
+}
+
+// autoMode is the mode a job runs in when none is given: deep for audio
+// when every class is trained anew and the layer before the head can be
+// trained (it generalizes to new voices better than the head alone), else
+// head.
+func (j *job) autoMode() Mode {
+	if len(j.data.Clips) > 0 && j.frozen == 0 && j.head.Layer >= 0 {
+		return ModeDeep
+	}
+	return ModeHead
 }
 
 // job is one fine-tuning run.
@@ -932,6 +968,17 @@ func (j *job) train() error {
 	j.headW, j.headB = W, B
 	if j.frozen == 0 && len(j.opts.BaseLabels) > 0 && !j.opts.NoKeepBase {
 		j.keepBase()
+	}
+	if j.frozen == 0 && j.opts.BaseMargin > 0 {
+		for c := range len(j.opts.BaseLabels) {
+			if l := j.labels[c]; !slices.Contains(unknownLabels, l) && !slices.Contains(noiseLabels, l) {
+				j.headB[c] += float32(j.opts.BaseMargin)
+				if j.report.BaseBias == nil {
+					j.report.BaseBias = map[string]float64{}
+				}
+				j.report.BaseBias[l] += j.opts.BaseMargin
+			}
+		}
 	}
 	return nil
 }

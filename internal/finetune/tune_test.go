@@ -41,8 +41,12 @@ var tuneCandidates = []tuneCandidate{
 	{"base", func(o *Options) {}},
 	{"bw1", func(o *Options) { o.BaseWeight = 1 }},
 	{"bw1.5", func(o *Options) { o.BaseWeight = 1.5 }},
-	{"bw2", func(o *Options) { o.BaseWeight = 2 }},
 	{"bw3", func(o *Options) { o.BaseWeight = 3 }},
+	{"margin0", func(o *Options) { o.BaseMargin = -1 }},
+	{"margin0.25", func(o *Options) { o.BaseMargin = 0.25 }},
+	{"margin1", func(o *Options) { o.BaseMargin = 1 }},
+	{"margin1.5", func(o *Options) { o.BaseMargin = 1.5 }},
+	{"bw1+margin0", func(o *Options) { o.BaseWeight = 1; o.BaseMargin = -1 }},
 	{"lr2x", func(o *Options) { o.LearningRate = 0.002 }},
 	{"lr0.5x", func(o *Options) { o.LearningRate = 0.0005 }},
 	{"ls0", func(o *Options) { o.LabelSmoothing = -1 }},
@@ -117,6 +121,10 @@ func cloneJob(t testing.TB, j0 *job, o Options) *job {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.Mode == "" {
+		o.Mode = j0.opts.Mode
+		o.epochDefault()
+	}
 	j := *j0
 	j.opts = o
 	j.views = slices.Clone(j0.views)
@@ -128,7 +136,7 @@ func cloneJob(t testing.TB, j0 *job, o Options) *job {
 }
 
 func embedKey(o Options) string {
-	return fmt.Sprint(o.Mode == ModeDeep, o.Augment, o.ValFraction, o.Negatives)
+	return fmt.Sprint(o.Mode, o.Augment, o.ValFraction, o.Negatives)
 }
 
 func TestKWSSynthCV(t *testing.T) {
