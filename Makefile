@@ -34,7 +34,7 @@ build-armnn:
 test: lint unit emulated
 
 unit:
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 20m ./...
 
 emulated:
 	EDGED_EMULATION=1 $(GO) test -count=1 -v -run TestUnderEmulation ./internal/archtest

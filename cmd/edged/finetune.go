@@ -30,7 +30,7 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	labelsOut := fs.String("labels-out", "", "where to write its labels (default: beside --out, <name>_labels.txt)")
 	epochs := fs.Int("epochs", 0, "most training epochs (default 40, deep 30; early stopping usually ends sooner)")
 	seed := fs.Uint64("seed", 1, "random seed: the same data, flags and seed give the same model")
-	modeName := fs.String("mode", "head", "imprint (no training), head (train a new head) or deep (also the layer before it)")
+	modeName := fs.String("mode", "", "imprint (no training), head (train a new head) or deep (also the layer before it); default deep for audio when every class has examples, else head")
 	baseLabels := fs.String("base-labels", "", "labels of the model's current classes: keep them when --data has no examples of some (extend mode)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	valFraction := fs.Float64("val-fraction", 0, "share of the examples held out (by speaker) for early stopping and the check (default 0.2; negative: none)")
@@ -39,6 +39,8 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	lr := fs.Float64("lr", 0, "learning rate (default 0.001)")
 	negatives := fs.Float64("negatives", 0, "extend mode: synthesized negatives per training view of the new classes (default 3; -1: none)")
 	targetRecall := fs.Float64("target-recall", 0, "extend mode: the held-out recall each new class's bias is set for (default 0.7; -1: off)")
+	baseWeight := fs.Float64("base-weight", 0, "loss weight of the current classes (but unknown) when all are retrained (default 2)")
+	baseMargin := fs.Float64("base-margin", 0, "logits added to the current keywords' biases when all classes are retrained, so new words take less from them (default 0.5; -1: none)")
 	minAcc := fs.Float64("min-accuracy", 0, "lowest int8 validation accuracy the check accepts (default 1.5/classes)")
 	stride := fs.Duration("stride", 20*time.Millisecond, "hop between audio feature frames")
 	workers := fs.Int("workers", 0, "goroutines computing embeddings (default GOMAXPROCS)")
@@ -48,9 +50,13 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	if *modelPath == "" || *dataDir == "" || *outPath == "" {
 		return usagef("--model, --data and --out are required")
 	}
-	mode, err := finetune.ParseMode(*modeName)
-	if err != nil {
-		return usagef("--mode: %v", err)
+	var mode finetune.Mode
+	if *modeName != "" {
+		m, err := finetune.ParseMode(*modeName)
+		if err != nil {
+			return usagef("--mode: %v", err)
+		}
+		mode = m
 	}
 	if *epochs < 0 {
 		return usagef("--epochs must not be negative")
@@ -59,7 +65,7 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 		*labelsOut = strings.TrimSuffix(*outPath, filepath.Ext(*outPath)) + "_labels.txt"
 	}
 	opts := finetune.Options{Mode: mode, Epochs: *epochs, Seed: *seed, ValFraction: *valFraction, Segments: *segments,
-		LearningRate: *lr, Negatives: *negatives, TargetRecall: *targetRecall, MinAccuracy: *minAcc, Workers: *workers, Stride: int(*stride * 16000 / time.Second)}
+		LearningRate: *lr, Negatives: *negatives, TargetRecall: *targetRecall, BaseWeight: *baseWeight, BaseMargin: *baseMargin, MinAccuracy: *minAcc, Workers: *workers, Stride: int(*stride * 16000 / time.Second)}
 	if *copies != 0 {
 		opts.Augment = finetune.DefaultAugment
 		opts.Augment.Copies = *copies

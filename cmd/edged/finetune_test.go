@@ -147,11 +147,13 @@ func TestFinetuneCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("%v: %s", err, r.stdout)
 	}
-	if rep.Mode != finetune.ModeHead || rep.Agreement < 0.9 || rep.Epochs != 3 || rep.PeakHeapBytes == 0 {
+	// Audio with examples of every class: deep by default (3 epochs of the
+	// layer with the head, 3 of the final head).
+	if rep.Mode != finetune.ModeDeep || rep.Agreement < 0.9 || rep.Epochs != 6 || rep.LayerEpochs != 3 || rep.PeakHeapBytes == 0 {
 		t.Fatalf("report %+v", rep)
 	}
 	// Not a terminal: plain progress lines, no bar redrawn in place.
-	if !strings.Contains(r.stderr, "finetune: train epoch 3/3") || strings.Contains(r.stderr, "\r") {
+	if !strings.Contains(r.stderr, "finetune: train epoch 6/6") || strings.Contains(r.stderr, "\r") {
 		t.Fatalf("progress on a pipe:\n%q", r.stderr)
 	}
 	labels, err := os.ReadFile(strings.TrimSuffix(out, ".tflite") + "_labels.txt")

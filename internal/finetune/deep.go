@@ -330,7 +330,7 @@ func (j *job) trainDeep(train, val []sample, cfg trainConfig) (*linearHead, erro
 	j.fm = newFeatureMap(j.head.EmbedShape, j.layer.Output, fm.segments())
 	var train2, val2 []sample
 	for _, v := range j.views {
-		s := sample{x: v.embed, label: v.label, weight: 1}
+		s := sample{x: v.embed, label: v.label, weight: j.sampleWeight(v.label)}
 		if v.example >= 0 && j.isVal[v.example] {
 			val2 = append(val2, s)
 		} else {

@@ -79,7 +79,9 @@ type Data struct {
 // Options configure fine-tuning. Zero values take the defaults in
 // brackets.
 type Options struct {
-	Mode Mode // [head]
+	// Mode [deep for audio when every class has examples and the layer
+	// before the head can be trained; otherwise head]
+	Mode Mode
 	// Epochs bounds training [40 for head, 30 for deep]; early stopping
 	// usually ends it sooner.
 	Epochs int
@@ -121,6 +123,17 @@ type Options struct {
 	// does, unless the raise costs more validation examples of other
 	// classes than it recovers.
 	NoKeepBase bool
+	// BaseWeight multiplies the loss weight of the current classes (other
+	// than an "unknown" one) when all classes are trained anew, so that
+	// the new classes take less from them [2].
+	BaseWeight float64
+	// BaseMargin is added, in logits, to the bias of every current
+	// keyword class (not "unknown", not silence/noise) when all classes
+	// are trained anew: the new words are most often confused with the
+	// current ones (go with no), and a user who adds words expects the
+	// ones the model already knew to stay as they were [0.5; negative:
+	// none].
+	BaseMargin float64
 	// NoBaseFeatures leaves out the current head's logits as extra
 	// features of the new head (used by default in head and imprint
 	// modes: they carry what the model learned from its original training
@@ -205,7 +218,8 @@ type Report struct {
 	Agreement        float64 `json:"agreement"`
 	Checked          int     `json:"checked_examples"`
 	// BaseBias lists the bias raises (logit units) that keep the current
-	// classes' recall (see Options.NoKeepBase), by label.
+	// classes' recall (Options.BaseMargin and, where the validation
+	// examples needed more, Options.NoKeepBase's raise), by label.
 	BaseBias map[string]float64 `json:"base_bias,omitempty"`
 	// Logits is the quantization of the new head's output.
 	Logits Quant `json:"logits"`
@@ -235,6 +249,22 @@ func Run(ctx context.Context, base []byte, data Data, opts Options) (*Result, er
 	start, cpuStart := time.Now(), cpuSeconds()
 	heap := newHeapSampler()
 	defer heap.stop()
+	j, err := prepare(ctx, base, data, opts)
+	if err != nil {
+		return nil, err
+	}
+	j.report.EmbedSeconds = time.Since(start).Seconds()
+	j.report.EmbedCPU = cpuSeconds() - cpuStart
+	res, err := j.complete()
+	if res != nil {
+		res.Report.PeakHeapBytes = heap.stop()
+	}
+	return res, err
+}
+
+// prepare checks the options, the model and the labels and computes the
+// embeddings of every view.
+func prepare(ctx context.Context, base []byte, data Data, opts Options) (*job, error) {
 	o, err := opts.withDefaults(data)
 	if err != nil {
 		return nil, err
@@ -251,6 +281,11 @@ func Run(ctx context.Context, base []byte, data Data, opts Options) (*Result, er
 	if err := j.resolveLabels(); err != nil {
 		return nil, err
 	}
+	if o.Mode == "" {
+		o.Mode = j.autoMode()
+		o.epochDefault()
+		j.opts = o
+	}
 	if o.Mode == ModeDeep {
 		if j.frozen > 0 {
 			return nil, errors.New("deep fine-tuning retrains the layer every class depends on; it needs examples of every current class (extend mode trains the head only)")
@@ -262,18 +297,21 @@ func Run(ctx context.Context, base []byte, data Data, opts Options) (*Result, er
 	if err := j.embed(); err != nil {
 		return nil, err
 	}
-	j.report.EmbedSeconds = time.Since(start).Seconds()
-	j.report.EmbedCPU = cpuSeconds() - cpuStart
+	return j, nil
+}
+
+// complete trains, quantizes, writes and checks the new model of a
+// prepared job.
+func (j *job) complete() (*Result, error) {
 	if err := j.train(); err != nil {
-		if errors.Is(err, errCanceled) && ctx.Err() != nil {
-			return nil, ctx.Err()
+		if errors.Is(err, errCanceled) && j.ctx.Err() != nil {
+			return nil, j.ctx.Err()
 		}
 		return nil, err
 	}
 	res, err := j.finish()
 	if res != nil {
 		res.Report.Labels = j.labels
-		res.Report.PeakHeapBytes = heap.stop()
 	}
 	return res, err
 }
@@ -328,18 +366,12 @@ func (h *heapSampler) stop() uint64 {
 }
 
 func (o Options) withDefaults(data Data) (Options, error) {
-	if o.Mode == "" {
-		o.Mode = ModeHead
-	}
-	if _, err := ParseMode(string(o.Mode)); err != nil {
-		return o, err
-	}
-	if o.Epochs == 0 {
-		o.Epochs = 40
-		if o.Mode == ModeDeep {
-			o.Epochs = 30
+	if o.Mode != "" {
+		if _, err := ParseMode(string(o.Mode)); err != nil {
+			return o, err
 		}
 	}
+	o.epochDefault()
 	if o.Epochs < 0 {
 		return o, fmt.Errorf("epochs %d must not be negative", o.Epochs)
 	}
@@ -378,6 +410,18 @@ func (o Options) withDefaults(data Data) (Options, error) {
 	if o.Augment.Copies < 0 || !audio {
 		o.Augment.Copies = 0
 	}
+	if o.BaseWeight == 0 {
+		o.BaseWeight = 2
+	}
+	switch {
+	case o.BaseMargin == 0:
+		o.BaseMargin = 0.5
+	case o.BaseMargin < 0:
+		o.BaseMargin = 0
+	}
+	if o.BaseWeight < 0 {
+		return o, fmt.Errorf("base weight %g must not be negative", o.BaseWeight)
+	}
 	if o.Negatives == 0 {
 		o.Negatives = 3
 	}
@@ -406,6 +450,27 @@ func (o Options) withDefaults(data Data) (Options, error) {
 		return o, errors.New("audio clips need a frontend model")
 	}
 	return o, nil
+}
+
+// epochDefault sets the default epochs once the mode is known.
+func (o *Options) epochDefault() {
+	if o.Epochs == 0 && o.Mode != "" {
+		o.Epochs = 40
+		if o.Mode == ModeDeep {
+			o.Epochs = 30
+		}
+	}
+}
+
+// autoMode is the mode a job runs in when none is given: deep for audio
+// when every class is trained anew and the layer before the head can be
+// trained (it generalizes to new voices better than the head alone), else
+// head.
+func (j *job) autoMode() Mode {
+	if len(j.data.Clips) > 0 && j.frozen == 0 && j.head.Layer >= 0 {
+		return ModeDeep
+	}
+	return ModeHead
 }
 
 // job is one fine-tuning run.
@@ -826,7 +891,7 @@ func (j *job) train() error {
 	j.report.Frozen = j.frozen
 	var train, val []sample
 	for _, v := range j.views {
-		s := sample{x: v.embed, label: v.label, weight: 1}
+		s := sample{x: v.embed, label: v.label, weight: j.sampleWeight(v.label)}
 		if v.example >= 0 && j.isVal[v.example] {
 			val = append(val, s)
 		} else {
@@ -904,7 +969,28 @@ func (j *job) train() error {
 	if j.frozen == 0 && len(j.opts.BaseLabels) > 0 && !j.opts.NoKeepBase {
 		j.keepBase()
 	}
+	if j.frozen == 0 && j.opts.BaseMargin > 0 {
+		for c := range len(j.opts.BaseLabels) {
+			if l := j.labels[c]; !slices.Contains(unknownLabels, l) && !slices.Contains(noiseLabels, l) {
+				j.headB[c] += float32(j.opts.BaseMargin)
+				if j.report.BaseBias == nil {
+					j.report.BaseBias = map[string]float64{}
+				}
+				j.report.BaseBias[l] += j.opts.BaseMargin
+			}
+		}
+	}
 	return nil
+}
+
+// sampleWeight is the loss weight of a view of class c besides the class
+// balance: Options.BaseWeight for a current class (not "unknown") when all
+// classes are trained anew, else 1.
+func (j *job) sampleWeight(c int) float32 {
+	if j.frozen == 0 && c < len(j.opts.BaseLabels) && !slices.Contains(unknownLabels, j.labels[c]) {
+		return float32(j.opts.BaseWeight)
+	}
+	return 1
 }
 
 func xsOf(ss []sample) [][]int8 {

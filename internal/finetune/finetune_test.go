@@ -456,8 +456,8 @@ func TestRunExtend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(res.Labels, append(slices.Clone(base), "d_class")) || res.Report.Frozen != 3 {
-		t.Fatalf("labels %v frozen %d", res.Labels, res.Report.Frozen)
+	if !slices.Equal(res.Labels, append(slices.Clone(base), "d_class")) || res.Report.Frozen != 3 || res.Report.Mode != ModeHead {
+		t.Fatalf("labels %v frozen %d mode %s", res.Labels, res.Report.Frozen, res.Report.Mode)
 	}
 	m0, h0 := loadTiny(t, raw)
 	m1, h1 := loadTiny(t, res.Model)
