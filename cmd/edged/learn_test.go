@@ -33,6 +33,7 @@ type learnAnswer struct {
 	RunningVersion *int           `json:"running_version"`
 	Stage          string         `json:"stage"`
 	Report         *struct {
+		Mode            string  `json:"mode"`
 		Frozen          int     `json:"frozen_classes"`
 		Int8ValAccuracy float64 `json:"int8_val_accuracy"`
 		Agreement       float64 `json:"agreement"`
@@ -302,7 +303,7 @@ pipelines:
 		}
 	}
 	if progress == 0 || done.Version == nil || *done.Version != 1 || !slices.Contains(done.Labels, "stop") || !slices.Contains(done.Labels, "yes") ||
-		done.Report == nil || done.Report.Frozen != 4 {
+		done.Report == nil || done.Report.Frozen != 4 || done.Report.Mode != "head" {
 		t.Fatalf("training answer: %+v (progress answers: %d)", done, progress)
 	}
 	t.Logf("trained in extend mode: int8 validation accuracy %.3f, int8/float agreement %.3f", done.Report.Int8ValAccuracy, done.Report.Agreement)

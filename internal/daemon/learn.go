@@ -267,7 +267,9 @@ func (l *learner) add(ctx context.Context, c learnCommand, pc config.Pipeline, s
 }
 
 func (l *learner) train(ctx context.Context, c learnCommand, pc config.Pipeline, cfg *config.Config, store learnStore) error {
-	mode := finetune.ModeHead
+	// No mode: finetune chooses (head when only some classes have
+	// examples, the usual case; deep when all are retrained).
+	var mode finetune.Mode
 	if c.Mode != "" {
 		var err error
 		if mode, err = finetune.ParseMode(c.Mode); err != nil {
@@ -321,8 +323,12 @@ func (l *learner) train(ctx context.Context, c learnCommand, pc config.Pipeline,
 			}
 			l.answer(ctx, c, "train", "progress", f)
 		}}
-	l.log.Info("training", zap.String("pipeline", pc.Name), zap.String("mode", string(mode)), zap.Int("examples", len(clips)))
-	l.answer(ctx, c, "train", "started", map[string]any{"mode": string(mode), "clips": len(clips), "seed": seed})
+	modeName := string(mode)
+	if modeName == "" {
+		modeName = "auto" // the report in the "done" answer names the one that ran
+	}
+	l.log.Info("training", zap.String("pipeline", pc.Name), zap.String("mode", modeName), zap.Int("examples", len(clips)))
+	l.answer(ctx, c, "train", "started", map[string]any{"mode": modeName, "clips": len(clips), "seed": seed})
 	start := time.Now()
 	res, err := finetune.Run(ctx, base, finetune.Data{Frontend: frontend, Clips: clips}, opts)
 	if err != nil && ctx.Err() != nil {

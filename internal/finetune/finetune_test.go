@@ -401,16 +401,8 @@ func TestRunTiny(t *testing.T) {
 // float head back.
 func rerunJob(t *testing.T, raw []byte, data Data, opts Options) *job {
 	t.Helper()
-	o, err := opts.withDefaults(data)
+	j, err := prepare(context.Background(), raw, data, opts)
 	if err != nil {
-		t.Fatal(err)
-	}
-	model, h := loadTiny(t, raw)
-	j := &job{ctx: context.Background(), base: raw, model: model, head: h, data: data, opts: o}
-	if err := j.resolveLabels(); err != nil {
-		t.Fatal(err)
-	}
-	if err := j.embed(); err != nil {
 		t.Fatal(err)
 	}
 	if err := j.train(); err != nil {
