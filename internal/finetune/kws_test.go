@@ -101,6 +101,27 @@ func loadKWS(t testing.TB) kwsModels {
 // frames a clip, and returns the accuracy and per-label recall.
 func evalClips(t testing.TB, model []byte, frontend *runtime.Model, labels []string, clips []Clip) (float64, map[string]float64) {
 	t.Helper()
+	hits, totals := map[string]int{}, map[string]int{}
+	correct := 0
+	for i, p := range predictClips(t, model, frontend, labels, clips) {
+		l := clips[i].Label
+		totals[l]++
+		if p == l {
+			correct++
+			hits[l]++
+		}
+	}
+	recall := map[string]float64{}
+	for l, n := range totals {
+		recall[l] = float64(hits[l]) / float64(n)
+	}
+	return float64(correct) / float64(len(clips)), recall
+}
+
+// predictClips runs a model on clips as the keyword spotter frames a clip
+// and returns the predicted labels.
+func predictClips(t testing.TB, model []byte, frontend *runtime.Model, labels []string, clips []Clip) []string {
+	t.Helper()
 	m, err := runtime.LoadModel(model)
 	if err != nil {
 		t.Fatal(err)
@@ -118,9 +139,8 @@ func evalClips(t testing.TB, model []byte, frontend *runtime.Model, labels []str
 		t.Fatal(err)
 	}
 	x := make([]int8, bb.InputSize())
-	hits, totals := map[string]int{}, map[string]int{}
-	correct := 0
-	for _, c := range clips {
+	out := make([]string, len(clips))
+	for i, c := range clips {
 		if err := fe.Features(c.PCM, x); err != nil {
 			t.Fatal(err)
 		}
@@ -128,17 +148,9 @@ func evalClips(t testing.TB, model []byte, frontend *runtime.Model, labels []str
 		if err != nil {
 			t.Fatal(err)
 		}
-		totals[c.Label]++
-		if labels[modelPrediction(bb.it.Outputs()[0], logits)] == c.Label {
-			correct++
-			hits[c.Label]++
-		}
+		out[i] = labels[modelPrediction(bb.it.Outputs()[0], logits)]
 	}
-	recall := map[string]float64{}
-	for l, n := range totals {
-		recall[l] = float64(hits[l]) / float64(n)
-	}
-	return float64(correct) / float64(len(clips)), recall
+	return out
 }
 
 // TestKWSSynthSubset fine-tunes micro_speech on a small part of kws-synth

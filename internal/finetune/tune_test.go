@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edged/edged/internal/runtime"
 	"github.com/edged/edged/internal/testenv"
 )
 
@@ -249,39 +248,4 @@ func TestKWSSynthCV(t *testing.T) {
 			t.Log(line)
 		}
 	}
-}
-
-// predictClips runs a model on clips as the keyword spotter frames a clip
-// and returns the predicted labels.
-func predictClips(t testing.TB, model []byte, frontend *runtime.Model, labels []string, clips []Clip) []string {
-	t.Helper()
-	m, err := runtime.LoadModel(model)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := FindHead(m, model)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bb, err := NewBackbone(m, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fe, err := NewAudioFrontend(frontend, bb.InputSize(), DefaultStride)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := make([]int8, bb.InputSize())
-	out := make([]string, len(clips))
-	for i, c := range clips {
-		if err := fe.Features(c.PCM, x); err != nil {
-			t.Fatal(err)
-		}
-		_, _, logits, err := bb.Run(x)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[i] = labels[modelPrediction(bb.it.Outputs()[0], logits)]
-	}
-	return out
 }
