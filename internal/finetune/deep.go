@@ -328,15 +328,7 @@ func (j *job) trainDeep(train, val []sample, cfg trainConfig) (*linearHead, erro
 	}
 	// The final head, on the new embeddings.
 	j.fm = newFeatureMap(j.head.EmbedShape, j.layer.Output, fm.segments())
-	var train2, val2 []sample
-	for _, v := range j.views {
-		s := sample{x: v.embed, label: v.label, weight: j.sampleWeight(v.label)}
-		if v.example >= 0 && j.isVal[v.example] {
-			val2 = append(val2, s)
-		} else {
-			train2 = append(train2, s)
-		}
-	}
+	train2, val2 := j.samples()
 	j.fm.fit(xsOf(train2))
 	cfg2 := cfg
 	cfg2.seed = cfg.seed + 1

@@ -889,15 +889,7 @@ func (j *job) train() error {
 	j.report.Segments = j.fm.segments()
 	j.report.Mode = j.opts.Mode
 	j.report.Frozen = j.frozen
-	var train, val []sample
-	for _, v := range j.views {
-		s := sample{x: v.embed, label: v.label, weight: j.sampleWeight(v.label)}
-		if v.example >= 0 && j.isVal[v.example] {
-			val = append(val, s)
-		} else {
-			train = append(train, s)
-		}
-	}
+	train, val := j.samples()
 	if j.frozen > 0 {
 		j.loadFrozen()
 	}
@@ -981,6 +973,20 @@ func (j *job) train() error {
 		}
 	}
 	return nil
+}
+
+// samples splits the views' embeddings into training and validation
+// samples (a view is held out with the example it was made from).
+func (j *job) samples() (train, val []sample) {
+	for _, v := range j.views {
+		s := sample{x: v.embed, label: v.label, weight: j.sampleWeight(v.label)}
+		if v.example >= 0 && j.isVal[v.example] {
+			val = append(val, s)
+		} else {
+			train = append(train, s)
+		}
+	}
+	return train, val
 }
 
 // sampleWeight is the loss weight of a view of class c besides the class

@@ -172,6 +172,14 @@ func newRequantParams(mult []quantize.Multiplier, zp, lo, hi int32) *requantPara
 	return r
 }
 
+// requantRowsGo writes channels c0..n of rows pixels from acc through
+// requantGo: all of them without SIMD, the tail a vector kernel leaves.
+func requantRowsGo(acc []int32, accStride int, r *requantParams, c0 int, out []byte, outStride, n, rows int) {
+	for m := range rows {
+		requantGo(acc[m*accStride+c0:m*accStride+n], r, c0, out[m*outStride+c0:m*outStride+n])
+	}
+}
+
 // requantGo writes len(out) channels, starting at channel c0, of one output
 // pixel from acc.
 func requantGo(acc []int32, r *requantParams, c0 int, out []byte) {

@@ -49,18 +49,11 @@ func requant(s simdKind, acc []int32, accStride int, r *requantParams, out []byt
 		_ = acc[(rows-1)*accStride+n-1]
 		_ = out[(rows-1)*outStride+n-1]
 		requantAVX2(&acc[0], v, &r.sig[0], &r.lsh[0], &r.rsh[0], &r.mask[0], &r.thr[0], &out[0], int(r.zp), int(r.lo), int(r.hi), rows, accStride, outStride, r.shifts)
-		if v == n {
-			return
-		}
 		// The rest, n%8 channels, through the same arithmetic in Go.
-		for m := range rows {
-			requantGo(acc[m*accStride+v:m*accStride+n], r, v, out[m*outStride+v:m*outStride+n])
-		}
+		requantRowsGo(acc, accStride, r, v, out, outStride, n, rows)
 		return
 	}
-	for m := range rows {
-		requantGo(acc[m*accStride:m*accStride+n], r, 0, out[m*outStride:m*outStride+n])
-	}
+	requantRowsGo(acc, accStride, r, 0, out, outStride, n, rows)
 }
 
 // widen converts 8-bit values to int16.

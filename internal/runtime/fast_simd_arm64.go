@@ -66,17 +66,11 @@ func requant(s simdKind, acc []int32, accStride int, r *requantParams, out []byt
 		_ = acc[(rows-1)*accStride+n-1]
 		_ = out[(rows-1)*outStride+n-1]
 		requantNEON(&acc[0], v, &r.sig[0], &r.lsh[0], &r.rsh[0], &r.mask[0], &r.thr[0], &out[0], int(r.zp), int(r.lo), int(r.hi), rows, accStride, outStride)
-		if v == n {
-			return
-		}
-		for m := range rows {
-			requantGo(acc[m*accStride+v:m*accStride+n], r, v, out[m*outStride+v:m*outStride+n])
-		}
+		// The rest, n%8 channels, through the same arithmetic in Go.
+		requantRowsGo(acc, accStride, r, v, out, outStride, n, rows)
 		return
 	}
-	for m := range rows {
-		requantGo(acc[m*accStride:m*accStride+n], r, 0, out[m*outStride:m*outStride+n])
-	}
+	requantRowsGo(acc, accStride, r, 0, out, outStride, n, rows)
 }
 
 // widen converts 8-bit values to int16.
@@ -113,23 +107,4 @@ func int8PeakLoop(iters int) int {
 	}
 	int8PeakNEON(iters)
 	return 64
-}
-
-// mulRow: no NEON MUL kernel yet; the caller does every element.
-func mulRow(simdKind, []byte, []byte, []byte, bool, int32, int32, *requantParams) int { return 0 }
-
-const gatherSlack = 16
-
-func gatherRow(simdKind, []int16, int, []int16, []int, int, int, int) bool { return false }
-
-func newAddParams(*addSubQuant) *[160]int32 { return nil }
-
-func addRow(simdKind, *[160]int32, []byte, []byte, []byte, bool, bool) int { return 0 }
-
-func lookupBytes(_ simdKind, in, out []byte, lut *[256]uint8, _ *[16][32]byte) {
-	lookupUint8(in, out, lut)
-}
-
-func maxRows(_ simdKind, dst []byte, dstStride int, src []byte, srcStride, n, count int, signed bool) {
-	maxRowsGo(dst, dstStride, src, srcStride, n, count, signed)
 }

@@ -410,12 +410,7 @@ func averagePoolFast(k *pool2D, in, out []byte) error {
 				}
 				o := out[((b*g.outH+oy)*g.outW+ox)*c:][:c]
 				for ch, a := range acc {
-					if a > 0 {
-						a = (a + count/2) / count
-					} else {
-						a = (a - count/2) / count
-					}
-					o[ch] = byte(clampInt32(a, k.actMin, k.actMax))
+					o[ch] = byte(clampInt32(poolAverage(a, count), k.actMin, k.actMax))
 				}
 			}
 		}

@@ -156,10 +156,18 @@ func (g *convGeometry) poolWindow(oy, ox int) (inY0, inX0, y0, y1, x0, x1 int) {
 
 var errEmptyPoolWindow = errors.New("a pooling window lies entirely in the padding")
 
+// poolAverage is a window sum divided by its count, rounding half away
+// from zero as TFLM does: (sum ± count/2) / count, truncating.
+func poolAverage(sum, count int32) int32 {
+	if sum > 0 {
+		return (sum + count/2) / count
+	}
+	return (sum - count/2) / count
+}
+
 // averagePoolQuantized is the reference kernel for int8, int16 and uint8:
-// the window sum divided by the number of input positions in the window,
-// rounding half away from zero (TFLM's (sum ± count/2) / count with C's
-// truncating division), then the activation clamp.
+// the window sum divided by the number of input positions in the window
+// (poolAverage), then the activation clamp.
 func averagePoolQuantized[T int8 | int16 | uint8](k *pool2D, in, out []T) error {
 	g := &k.g
 	for b := range g.batches {
@@ -179,12 +187,7 @@ func averagePoolQuantized[T int8 | int16 | uint8](k *pool2D, in, out []T) error 
 							acc += int32(in[row+fx*g.inDepth+ch])
 						}
 					}
-					if acc > 0 {
-						acc = (acc + count/2) / count
-					} else {
-						acc = (acc - count/2) / count
-					}
-					outPix[ch] = T(clampInt32(acc, k.actMin, k.actMax))
+					outPix[ch] = T(clampInt32(poolAverage(acc, count), k.actMin, k.actMax))
 				}
 			}
 		}

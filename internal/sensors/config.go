@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"periph.io/x/conn/v3/gpio"
 )
 
 // SourceConfig is one entry of the configuration's sources list; its
@@ -570,12 +571,12 @@ func NewFrameSource(c SourceConfig) (FrameSource, error) {
 	return src, nil
 }
 
-// NewGPIOInput makes a GPIO input source from its configuration, finding
-// its pin through lookup (nil: LookupPin, the host's GPIO).
-func NewGPIOInput(c SourceConfig, lookup PinLookup) (*GPIOInput, error) {
-	c, p, err := c.checkType(TypeGPIO)
+// pin checks a GPIO or LED configuration and finds its pin through lookup
+// (nil: LookupPin, the host's GPIO).
+func (c SourceConfig) pin(want string, lookup PinLookup) (SourceConfig, gpio.PinIO, error) {
+	c, p, err := c.checkType(want)
 	if err != nil {
-		return nil, err
+		return c, nil, err
 	}
 	if lookup == nil {
 		lookup = LookupPin
@@ -583,7 +584,17 @@ func NewGPIOInput(c SourceConfig, lookup PinLookup) (*GPIOInput, error) {
 	pin, err := lookup(c.Pin)
 	if err != nil {
 		p.add("pin", "%v", err)
-		return nil, p.err()
+		return c, nil, p.err()
+	}
+	return c, pin, nil
+}
+
+// NewGPIOInput makes a GPIO input source from its configuration, finding
+// its pin through lookup (nil: LookupPin, the host's GPIO).
+func NewGPIOInput(c SourceConfig, lookup PinLookup) (*GPIOInput, error) {
+	c, pin, err := c.pin(TypeGPIO, lookup)
+	if err != nil {
+		return nil, err
 	}
 	pull, _ := ParsePull(c.Pull)
 	return NewGPIOInputOnPin(c.Name, pin, pull, c.ActiveLow), nil
@@ -592,20 +603,13 @@ func NewGPIOInput(c SourceConfig, lookup PinLookup) (*GPIOInput, error) {
 // NewLED makes an LED from its configuration, finding its pin through
 // lookup (nil: LookupPin), and turns it off.
 func NewLED(c SourceConfig, lookup PinLookup) (*LED, error) {
-	c, p, err := c.checkType(TypeLED)
+	c, pin, err := c.pin(TypeLED, lookup)
 	if err != nil {
 		return nil, err
 	}
-	if lookup == nil {
-		lookup = LookupPin
-	}
-	pin, err := lookup(c.Pin)
-	if err != nil {
-		p.add("pin", "%v", err)
-		return nil, p.err()
-	}
 	l, err := NewLEDOnPin(c.Name, pin, c.ActiveLow)
 	if err != nil {
+		p := &problems{source: c.Name}
 		p.add("pin", "%v", err)
 		return nil, p.err()
 	}
